@@ -1,0 +1,146 @@
+"""The crawl's configuration: one frozen, keyword-only value object, the only home of defaults."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from crawler._version import __version__
+from crawler.errors import ConfigError
+
+OutputFormat = Literal["jsonl", "csv"]
+
+DEFAULT_USER_AGENT = f"crawler/{__version__} (python asyncio crawler)"
+MIB = 1024 * 1024
+
+
+def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}, got {value!r}")
+
+
+def _patterns(name: str, values: tuple[str, ...]) -> None:
+    for pattern in values:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{name}: invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _domains(name: str, values: tuple[str, ...]) -> None:
+    for domain in values:
+        if not domain or "/" in domain or " " in domain:
+            raise ConfigError(f"{name}: invalid domain {domain!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CrawlConfig:
+    """Everything that shapes a crawl. Invalid values raise ``ConfigError`` (a ``ValueError``).
+
+    Attributes:
+        concurrency: Consumer tasks, and so the most requests in flight at once.
+        queue_size: ``maxsize`` of the queue between frontier and consumers; the
+            backpressure. ``None`` means twice ``concurrency``. URLs beyond it wait
+            in the frontier's state, never in a blocked consumer.
+        max_pages: Stop after this many fetches (successful and failed together).
+        max_depth: Do not follow links further than this from a seed (seeds are 0).
+        time_limit: Stop the crawl after this many seconds.
+        timeout: Total seconds for one request, body included.
+        connect_timeout: Seconds to establish a connection.
+        retries: Retries after the first attempt on connection errors, timeouts and
+            the statuses in ``retry_statuses``.
+        backoff: Base of the exponential back-off between retries, in seconds.
+        max_retry_after: Cap, in seconds, on a server's ``Retry-After``.
+        max_redirects: Redirect hops followed before ``too_many_redirects``.
+        max_bytes: Cap on a body after decompression; a longer one is ``too_large``.
+        max_url_length: Longer URLs are skipped as ``invalid_url`` (a trap guard).
+        allow_domains: Domains in scope besides the seeds' hosts (with subdomains).
+        deny_domains: Domains never crawled (with subdomains); wins over allow.
+        allow_patterns: If any is given, a URL must match one (``re.search``).
+        deny_patterns: A URL that matches any is skipped; wins over allow.
+        user_agent: The ``User-Agent`` header.
+        output: A path to write records to, ``"-"`` for stdout, ``None`` for none.
+        output_format: ``"jsonl"`` (JSON Lines) or ``"csv"``.
+    """
+
+    concurrency: int = 16
+    queue_size: int | None = None
+    max_pages: int | None = None
+    max_depth: int | None = None
+    time_limit: float | None = None
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.5
+    max_retry_after: float = 60.0
+    retry_statuses: frozenset[int] = field(
+        default_factory=lambda: frozenset({408, 429, 500, 502, 503, 504})
+    )
+    max_redirects: int = 10
+    max_bytes: int = 10 * MIB
+    max_url_length: int = 2048
+    allow_domains: tuple[str, ...] = ()
+    deny_domains: tuple[str, ...] = ()
+    allow_patterns: tuple[str, ...] = ()
+    deny_patterns: tuple[str, ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    output: str | None = None
+    output_format: OutputFormat = "jsonl"
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "max_bytes", "max_url_length"):
+            _integer(name, getattr(self, name), minimum=1)
+        for name in ("queue_size", "max_pages"):
+            _integer(name, getattr(self, name), minimum=1)
+        for name in ("max_depth", "retries", "max_redirects"):
+            _integer(name, getattr(self, name), minimum=0)
+        for name in ("time_limit", "timeout", "connect_timeout"):
+            _positive(name, getattr(self, name))
+        for name in ("backoff", "max_retry_after"):
+            _positive(name, getattr(self, name), allow_zero=True)
+        _domains("allow_domains", self.allow_domains)
+        _domains("deny_domains", self.deny_domains)
+        _patterns("allow_patterns", self.allow_patterns)
+        _patterns("deny_patterns", self.deny_patterns)
+        if self.output_format not in ("jsonl", "csv"):
+            raise ConfigError(f"output_format must be 'jsonl' or 'csv', got {self.output_format!r}")
+        if not self.user_agent.strip():
+            raise ConfigError("user_agent must not be empty")
+
+    @property
+    def effective_queue_size(self) -> int:
+        """The queue's ``maxsize``: ``queue_size``, or twice ``concurrency``."""
+        return self.queue_size or 2 * self.concurrency
+
+    def replace(self, **changes: Any) -> CrawlConfig:
+        """Return a copy with ``changes`` applied (and validated)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> CrawlConfig:
+        """Build a config from keyword options, naming any unknown one."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        return cls(**_tupled(options))
+
+
+def _integer(name: str, value: int | None, *, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+def _tupled(options: dict[str, Any]) -> dict[str, Any]:
+    """Accept lists where the config holds tuples, so ``crawl(allow_domains=[...])`` works."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}

@@ -1,0 +1,50 @@
+"""The exception tree of the crawler.
+
+Only programming and set-up mistakes are exceptions. A URL that is not crawled is a
+*skip reason* (see ``crawler.models.SkipReason``) and a page that failed to fetch is a
+record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raises.
+
+::
+
+    CrawlerError                      base of everything raised by this package
+    ├── ConfigError (ValueError)      an invalid option; the message names the option
+    ├── SeedError (ValueError)        a seed that is not an http(s) URL; carries ``url``
+    ├── OutputError (OSError)         the output cannot be opened or written
+    └── StateError                    the crawl state cannot be used
+        ├── StateMismatchError        the state belongs to another crawl
+        └── StateCorruptError         the state file is unreadable
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base class of every exception this package raises."""
+
+
+class ConfigError(CrawlerError, ValueError):
+    """An option of ``CrawlConfig`` has an invalid value."""
+
+
+class SeedError(CrawlerError, ValueError):
+    """A seed is not an absolute http or https URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid seed URL {url!r}: {reason}")
+        self.url = url
+
+
+class OutputError(CrawlerError, OSError):
+    """The output file cannot be opened or written."""
+
+
+class StateError(CrawlerError):
+    """The crawl state cannot be used."""
+
+
+class StateMismatchError(StateError):
+    """The state was written by a crawl with other seeds or scope options."""
+
+
+class StateCorruptError(StateError):
+    """The state file exists but cannot be read."""

@@ -1,0 +1,169 @@
+"""Value objects that flow downstream: request → fetch result → page → record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from bs4 import BeautifulSoup
+
+ErrorKind = Literal[
+    "timeout",  # connect or total timeout, body included
+    "connection",  # refused, reset, closed without answer, DNS
+    "too_large",  # body over max_bytes after decompression
+    "http_status",  # a 4xx or 5xx status
+    "invalid_content",  # a body that could not be decoded or parsed
+    "too_many_redirects",  # more than max_redirects hops, or a loop
+    "bad_redirect",  # a redirect to a non-http scheme or without Location
+    "callback",  # the user's on_page callback raised
+]
+"""The closed set of ``error`` classes a record can carry."""
+
+SkipReason = Literal[
+    "bad_scheme",  # not http or https
+    "invalid_url",  # unparsable, or longer than max_url_length
+    "duplicate",  # its canonical form was seen before
+    "out_of_scope",  # domain or allow/deny pattern
+    "too_deep",  # depth over max_depth
+    "limit_reached",  # max_pages or the time limit was reached
+    "robots",  # disallowed by robots.txt
+    "trap",  # repeated path segments or other crawler-trap guard
+]
+"""The closed set of reasons a URL is not crawled; counted in the stats."""
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "url",
+    "final_url",
+    "status",
+    "depth",
+    "parent",
+    "content_type",
+    "title",
+    "links",
+    "bytes",
+    "elapsed_ms",
+    "fetched_at",
+    "error",
+    "error_detail",
+)
+"""The fields of an output record, in output order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One URL to fetch.
+
+    Attributes:
+        url: The URL sent on the wire (as found, fragment removed).
+        key: The canonical form used for deduplication.
+        depth: Link distance from a seed; seeds are depth 0.
+        parent: The URL of the page that linked here, ``None`` for seeds.
+    """
+
+    url: str
+    key: str
+    depth: int = 0
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What the fetcher got for one request, success or not.
+
+    Attributes:
+        request: The request that was fetched.
+        final_url: The URL after redirects (the request URL when none).
+        status: The final HTTP status, ``None`` when no response arrived.
+        headers: The final response headers (empty when no response).
+        content_type: The media type, lower case without parameters, or ``None``.
+        charset: The ``charset`` parameter of ``Content-Type``, or ``None``.
+        body: The decompressed body; empty on error.
+        elapsed: Seconds from the first byte sent to the last byte read.
+        fetched_at: When the fetch finished (UTC).
+        error: The error class, ``None`` on success.
+        error_detail: A short human-readable explanation of ``error``.
+        redirects: The URLs redirected through, in order, before ``final_url``.
+        stopped_redirect: Set when a redirect was not followed because the
+            ``follow`` check refused it; the refused target is ``final_url``.
+    """
+
+    request: Request
+    final_url: str
+    status: int | None
+    headers: Mapping[str, str]
+    content_type: str | None
+    charset: str | None
+    body: bytes
+    elapsed: float
+    fetched_at: datetime
+    error: ErrorKind | None = None
+    error_detail: str | None = None
+    redirects: tuple[str, ...] = ()
+    stopped_redirect: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHtml:
+    """What the parser extracted from an HTML body.
+
+    Attributes:
+        title: The stripped text of ``<title>``, or ``None``.
+        links: Absolute http(s) URLs of ``<a href>`` and ``<area href>``, in document
+            order, resolved against ``<base href>`` or the page URL; fragments removed.
+        encoding: The encoding the body was decoded with (Python codec name).
+        nofollow: ``True`` when a robots meta tag says ``nofollow``.
+    """
+
+    title: str | None
+    links: tuple[str, ...]
+    encoding: str
+    nofollow: bool = False
+
+
+@dataclass(slots=True)
+class Page:
+    """A fetched page as user code sees it (``on_page`` and ``iter_pages``).
+
+    ``text`` is decoded and ``soup`` is parsed on first access only, so a crawl
+    whose callback never touches them pays nothing for them.
+    """
+
+    url: str
+    final_url: str
+    status: int | None
+    headers: Mapping[str, str]
+    depth: int
+    parent: str | None
+    content_type: str | None
+    body: bytes
+    encoding: str | None
+    title: str | None
+    links: tuple[str, ...]
+    error: ErrorKind | None = None
+    error_detail: str | None = None
+    _text: str | None = field(default=None, repr=False)
+    _soup: BeautifulSoup | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the detected encoding (``""`` when not text)."""
+        if self._text is None:
+            self._text = self.body.decode(self.encoding or "utf-8", errors="replace")
+        return self._text
+
+    @property
+    def soup(self) -> BeautifulSoup:
+        """A BeautifulSoup document (lxml backend) of the body, built on first use."""
+        if self._soup is None:
+            from bs4 import BeautifulSoup
+
+            self._soup = BeautifulSoup(self.text, "lxml")
+        return self._soup
+
+
+Record = dict[str, Any]
+"""One output row: the ``RECORD_FIELDS`` of a page, or what ``on_page`` returned."""
