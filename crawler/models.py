@@ -116,12 +116,14 @@ class ParsedHtml:
             order, resolved against ``<base href>`` or the page URL; fragments removed.
         encoding: The encoding the body was decoded with (Python codec name).
         nofollow: ``True`` when a robots meta tag says ``nofollow``.
+        nofollow_links: The subset of ``links`` whose anchor has ``rel="nofollow"``.
     """
 
     title: str | None
     links: tuple[str, ...]
     encoding: str
     nofollow: bool = False
+    nofollow_links: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
