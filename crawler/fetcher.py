@@ -1,0 +1,356 @@
+"""The fetcher: owns the crawl's one ``ClientSession``; timeouts, retries, redirects, size caps.
+
+``Fetcher.fetch`` never raises for network or HTTP trouble: every outcome is a
+``FetchResult`` whose ``error`` is one of ``crawler.models.ErrorKind``. Only misuse
+(fetching outside ``async with``, reopening a closed fetcher) raises ``RuntimeError``.
+
+Redirects are followed by hand so that each hop can be checked (scheme, loops, the
+``max_redirects`` cap, and the caller's ``follow`` veto). Each hop is retried on its own
+after connection errors, timeouts and ``retry_statuses``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, Literal
+
+import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from crawler.models import FetchResult
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from crawler.config import CrawlConfig
+    from crawler.models import ErrorKind, Request
+
+__all__ = ["Fetcher", "parse_retry_after", "retry_delay"]
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE: Final = 64 * 1024
+"""Bytes asked of the stream per read: the most a body can overshoot ``max_bytes`` by."""
+
+ACCEPT_ENCODING: Final = "gzip, deflate, br"
+"""Sent explicitly: aiohttp's default also depends on optional zstd support."""
+
+DNS_CACHE_TTL: Final = 300
+"""Seconds a resolved host is cached; a crawl hits the same hosts over and over."""
+
+REDIRECT_STATUSES: Final = range(300, 400)
+HTTP_SCHEMES: Final = frozenset({"http", "https"})
+_NO_HEADERS: Final[Mapping[str, str]] = CIMultiDictProxy(CIMultiDict())
+
+_State = Literal["new", "open", "closed"]
+
+
+def retry_delay(
+    attempt: int,
+    *,
+    backoff: float,
+    retry_after: float | None,
+    cap: float,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Return the seconds to wait before retry number ``attempt`` (0 for the first retry).
+
+    "Equal jitter": half of the exponential step ``backoff * 2**attempt`` is kept and
+    the other half is random, so a retry never comes back immediately (polite to a
+    struggling server) while retries of many URLs still spread out. A server's
+    ``Retry-After`` is a lower bound. ``cap`` bounds both the step and ``Retry-After``.
+
+    Args:
+        attempt: The retry's index, starting at 0.
+        backoff: The base step, in seconds.
+        retry_after: The server's ``Retry-After`` in seconds, or ``None``.
+        cap: The longest wait, in seconds.
+        rng: A source of floats in ``[0, 1)``; injected for exact tests.
+
+    Returns:
+        The delay in seconds, between 0 and ``cap``.
+    """
+    step = min(cap, backoff * 2.0**attempt)
+    delay = step / 2 + rng() * step / 2
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Return a ``Retry-After`` header (delta seconds or HTTP-date) as seconds from ``now``.
+
+    Returns:
+        Non-negative seconds, or ``None`` when the header is missing or malformed.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_content_type(value: str | None) -> tuple[str | None, str | None]:
+    """Split ``Content-Type`` into the lower-case media type and ``charset`` (or ``None``s)."""
+    if not value:
+        return None, None
+    media, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, raw = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = raw.strip().strip("\"'").lower() or None
+    return media.strip().lower() or None, charset
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One request's result before redirects are resolved."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    body: bytes = b""
+    error: ErrorKind | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+
+    def failed(self, error: ErrorKind, detail: str) -> _Outcome:
+        return replace(self, body=b"", error=error, detail=detail)
+
+
+class Fetcher:
+    """Owns the crawl's single ``aiohttp.ClientSession`` (an async context manager).
+
+    A fetcher is opened once: ``async with Fetcher(config) as fetcher: ...``. Using it
+    before opening or after closing raises ``RuntimeError``.
+
+    Args:
+        config: Timeouts, retries, caps and the ``User-Agent``.
+        sleep: Awaited for back-off delays; tests inject a recorder.
+        rng: The jitter source for ``retry_delay``; tests inject a constant.
+    """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config
+        self._sleep = sleep
+        self._rng = rng
+        self._session: aiohttp.ClientSession | None = None
+        self._state: _State = "new"
+
+    async def __aenter__(self) -> Fetcher:
+        if self._state != "new":
+            raise RuntimeError(f"Fetcher cannot be opened twice (it is {self._state})")
+        self._session = self._new_session()
+        self._state = "open"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._state = "closed"
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        config = self._config
+        connector = aiohttp.TCPConnector(
+            limit=config.concurrency, limit_per_host=0, ttl_dns_cache=DNS_CACHE_TTL
+        )
+        timeout = aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout)
+        headers = {"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers, auto_decompress=True
+        )
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"Fetcher is {self._state}; use it inside 'async with'")
+        return self._session
+
+    async def fetch(
+        self, request: Request, follow: Callable[[str], str | None] | None = None
+    ) -> FetchResult:
+        """Fetch ``request.url``, following redirects by hand; never raise for network trouble.
+
+        Args:
+            request: What to fetch.
+            follow: Asked before each redirect hop with the target URL; returns ``None``
+                to follow, or a reason to stop there (recorded as ``stopped_redirect``).
+
+        Returns:
+            The result; ``error`` says what went wrong, if anything.
+
+        Raises:
+            RuntimeError: The fetcher is not open.
+        """
+        self._open_session()
+        started = time.perf_counter()
+        url, chain = request.url, list[str]()
+        while True:
+            outcome = await self._fetch_with_retries(url)
+            if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
+                return _result(request, url, outcome, chain, started=started)
+            target, outcome = self._check_redirect(url, outcome, chain)
+            reason = follow(target) if follow is not None and target is not None else None
+            if target is None or reason is not None:
+                final = url if target is None else target
+                return _result(request, final, outcome, chain, started=started, stopped=reason)
+            chain.append(url)
+            url = target
+
+    def _check_redirect(
+        self, url: str, outcome: _Outcome, chain: list[str]
+    ) -> tuple[str | None, _Outcome]:
+        """Return the hop's target, or ``None`` and the outcome marked with why not."""
+        target, problem = _redirect_target(url, outcome.headers.get("Location"))
+        if target is None:
+            return None, outcome.failed("bad_redirect", problem)
+        if target == url or target in chain:
+            return None, outcome.failed("too_many_redirects", f"redirect loop back to {target}")
+        if len(chain) >= self._config.max_redirects:
+            detail = f"more than {self._config.max_redirects} redirects"
+            return None, outcome.failed("too_many_redirects", detail)
+        return target, outcome
+
+    async def _fetch_with_retries(self, url: str) -> _Outcome:
+        config = self._config
+        attempt = 0
+        while True:
+            outcome = await self._fetch_once(url)
+            if attempt >= config.retries or not self._retryable(outcome):
+                return outcome
+            delay = retry_delay(
+                attempt,
+                backoff=config.backoff,
+                retry_after=outcome.retry_after,
+                cap=config.max_retry_after,
+                rng=self._rng,
+            )
+            log.debug("retrying %s in %.2fs after %s", url, delay, outcome.detail)
+            await self._sleep(delay)
+            attempt += 1
+
+    def _retryable(self, outcome: _Outcome) -> bool:
+        if outcome.error in ("timeout", "connection"):
+            return True
+        return outcome.status in self._config.retry_statuses
+
+    async def _fetch_once(self, url: str) -> _Outcome:
+        session = self._open_session()
+        try:
+            async with session.get(url, allow_redirects=False) as resp:
+                return await self._read_response(resp)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            error, detail = self._classify(exc)
+            log.debug("fetch %s failed: %s", url, detail)
+            return _Outcome(error=error, detail=detail)
+
+    async def _read_response(self, resp: aiohttp.ClientResponse) -> _Outcome:
+        outcome = _Outcome(
+            status=resp.status,
+            headers=resp.headers,
+            retry_after=parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC)),
+        )
+        if resp.status >= 400:
+            return outcome.failed("http_status", f"HTTP {resp.status} {resp.reason or ''}".strip())
+        if resp.status in REDIRECT_STATUSES:
+            return outcome
+        try:
+            return replace(outcome, body=await self._read_body(resp))
+        except _TooLargeError:
+            resp.close()
+            return outcome.failed("too_large", f"body over {self._config.max_bytes} bytes")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return outcome.failed(*self._classify(exc))
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Read the decompressed body, raising ``_TooLargeError`` past ``max_bytes``."""
+        limit = self._config.max_bytes
+        identity = resp.headers.get("Content-Encoding", "identity").lower() == "identity"
+        if identity and resp.content_length is not None and resp.content_length > limit:
+            raise _TooLargeError
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLargeError
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _classify(self, exc: BaseException) -> tuple[ErrorKind, str]:
+        """Map an exception from a request to an error class and a short detail."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return "timeout", f"connect timed out after {self._config.connect_timeout:g}s"
+        if isinstance(exc, TimeoutError):
+            return "timeout", f"timed out after {self._config.timeout:g}s"
+        cause = exc.__cause__
+        if isinstance(cause, ContentEncodingError):
+            return "invalid_content", cause.message.strip()
+        if isinstance(cause, HttpProcessingError):
+            return "connection", cause.message.strip()
+        return "connection", f"{type(exc).__name__}: {exc}"
+
+
+class _TooLargeError(Exception):
+    """Internal: the body passed ``max_bytes``."""
+
+
+def _redirect_target(url: str, location: str | None) -> tuple[str | None, str]:
+    """Resolve ``Location`` against ``url``: the target, or ``None`` and the problem."""
+    if not location:
+        return None, "redirect without Location"
+    try:
+        target = URL(url).join(URL(location.strip()))
+    except ValueError:
+        return None, f"invalid redirect Location {location!r}"
+    if target.scheme not in HTTP_SCHEMES:
+        return None, f"redirect to non-http URL {location!r}"
+    return str(target.with_fragment(None)), ""
+
+
+def _result(
+    request: Request,
+    final_url: str,
+    outcome: _Outcome,
+    chain: list[str],
+    *,
+    started: float,
+    stopped: str | None = None,
+) -> FetchResult:
+    content_type, charset = parse_content_type(outcome.headers.get("Content-Type"))
+    return FetchResult(
+        request=request,
+        final_url=final_url,
+        status=outcome.status,
+        headers=outcome.headers,
+        content_type=content_type,
+        charset=charset,
+        body=outcome.body,
+        elapsed=time.perf_counter() - started,
+        fetched_at=datetime.now(UTC),
+        error=outcome.error,
+        error_detail=outcome.detail,
+        redirects=tuple(chain),
+        stopped_redirect=stopped,
+    )
