@@ -1,0 +1,199 @@
+"""The frontier: every URL passes here on its way to the queue.
+
+Order of checks for a found link: scheme and length, depth, scope, then the canonical
+key is deduplicated by the state backend (scope before dedup because it is cheaper and a
+URL out of scope never needs a seen-set entry). Each refusal is a ``SkipReason`` counted
+in the stats, never an exception.
+
+Invariant: ``outstanding == pending + active``, where *active* requests are leased from
+the state and not yet completed (waiting in the queue, or in a consumer's hands). The
+crawl is finished when no producer is running and ``outstanding == 0``, or when the
+page budget is spent and ``active == 0``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from crawler.errors import SeedError
+from crawler.models import Request
+from crawler.urls import HTTP_SCHEMES, canonicalize, defragment, host_of, scheme_of, validate_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from crawler.config import CrawlConfig
+    from crawler.models import SkipReason
+    from crawler.scope import Scope
+    from crawler.state import StateBackend
+    from crawler.stats import StatsRecorder
+
+log = logging.getLogger(__name__)
+
+# Hosts repeat on every link; caching the split keeps scope checks cheap.
+_cached_host = lru_cache(maxsize=4096)(host_of)
+
+
+class Frontier:
+    """Canonicalize, dedupe, scope and depth-check URLs, and hand out leased work."""
+
+    def __init__(
+        self, config: CrawlConfig, state: StateBackend, scope: Scope, stats: StatsRecorder
+    ) -> None:
+        self._config = config
+        self._state = state
+        self._scope = scope
+        self._stats = stats
+        self._pending = 0
+        self._active = 0
+        self._dispatched = 0
+        self._producers = 0
+        self._wakeup = asyncio.Event()
+        self.finished = asyncio.Event()
+        """Set once no more work will come: see the module docstring."""
+
+    @property
+    def outstanding(self) -> int:
+        """Requests admitted and not yet completed."""
+        return self._pending + self._active
+
+    @property
+    def budget_spent(self) -> bool:
+        """Whether ``max_pages`` requests have been handed out."""
+        limit = self._config.max_pages
+        return limit is not None and self._dispatched >= limit
+
+    async def resume(self) -> None:
+        """Count the work a state backend already holds (a resumed crawl)."""
+        counts = await self._state.counts()
+        self._pending = counts.pending
+        self._dispatched = counts.done
+        self._wakeup.set()
+
+    def producer_started(self) -> None:
+        """Note a running seed producer: the crawl cannot finish before it is done."""
+        self._producers += 1
+
+    def producer_done(self) -> None:
+        """Note a seed producer has finished."""
+        self._producers -= 1
+        self.check_finished()
+
+    async def add_seeds(self, urls: Iterable[str]) -> None:
+        """Admit seeds at depth 0; their hosts join the scope. Invalid ones are skipped."""
+        requests: list[Request] = []
+        for url in urls:
+            try:
+                valid = validate_seed(url)
+            except SeedError as exc:
+                log.warning("%s", exc)
+                self._stats.skip("invalid_url")
+                continue
+            self._scope.add_seed_host(host_of(valid))
+            request = self._admissible(valid, 0, None)
+            if request is not None:
+                requests.append(request)
+        await self._admit(requests)
+
+    async def add_links(self, parent: Request, links: Iterable[str]) -> None:
+        """Admit the links found on ``parent``'s page at depth ``parent.depth + 1``."""
+        depth = parent.depth + 1
+        max_depth = self._config.max_depth
+        if max_depth is not None and depth > max_depth:
+            self._stats.skip("too_deep", sum(1 for _ in links))
+            return
+        requests = [r for url in links if (r := self._admissible(url, depth, parent.url))]
+        await self._admit(requests)
+
+    async def check_redirect(self, target: str) -> str | None:
+        """Return ``None`` to follow a redirect to ``target``, or why not to."""
+        reason = self._refusal(target)
+        if reason is None:
+            try:
+                new = await self._state.claim(canonicalize(defragment(target)))
+            except ValueError:
+                reason = "invalid_url"
+            else:
+                reason = None if new else "duplicate"
+        if reason is not None:
+            self._stats.skip(reason)
+        return reason
+
+    async def next_batch(self, limit: int) -> list[Request]:
+        """Lease up to ``limit`` requests, waiting for work; ``[]`` once no more will come."""
+        while not self.finished.is_set():
+            budget = self._budget(limit)
+            batch = await self._state.lease(budget) if budget else []
+            if batch:
+                self._pending -= len(batch)
+                self._active += len(batch)
+                self._dispatched += len(batch)
+                return batch
+            if not budget:
+                return []
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return []
+
+    async def complete(self, request: Request) -> None:
+        """Acknowledge a request whose record is written and whose links were added."""
+        await self._state.ack(request)
+        self._active -= 1
+        self.check_finished()
+
+    async def release(self, requests: list[Request]) -> None:
+        """Give leased requests back to the state (a stopped crawl); they stay pending."""
+        await self._state.release(requests)
+        self._active -= len(requests)
+        self._pending += len(requests)
+
+    def _budget(self, limit: int) -> int:
+        if self._config.max_pages is None:
+            return limit
+        return max(0, min(limit, self._config.max_pages - self._dispatched))
+
+    def _admissible(self, url: str, depth: int, parent: str | None) -> Request | None:
+        reason = self._refusal(url)
+        if reason is None and self.budget_spent:
+            reason = "limit_reached"
+        if reason is not None:
+            self._stats.skip(reason)
+            return None
+        wire = defragment(url)
+        try:
+            key = canonicalize(wire)
+        except ValueError:
+            self._stats.skip("invalid_url")
+            return None
+        return Request(url=wire, key=key, depth=depth, parent=parent)
+
+    def _refusal(self, url: str) -> SkipReason | None:
+        if scheme_of(url) not in HTTP_SCHEMES:
+            return "bad_scheme"
+        if len(url) > self._config.max_url_length:
+            return "invalid_url"
+        try:
+            host = _cached_host(url)
+        except ValueError:
+            return "invalid_url"
+        return self._scope.check(url, host) if host else "invalid_url"
+
+    async def _admit(self, requests: list[Request]) -> None:
+        if not requests:
+            return
+        admitted = await self._state.add(requests)
+        self._stats.skip("duplicate", len(requests) - len(admitted))
+        if admitted:
+            self._pending += len(admitted)
+            self._wakeup.set()
+
+    def check_finished(self) -> None:
+        """Set ``finished`` if the stop rule holds (see the module docstring)."""
+        if self._active:
+            return
+        if self.budget_spent or (self._producers == 0 and self._pending == 0):
+            self.finished.set()
+            self._wakeup.set()

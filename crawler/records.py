@@ -1,0 +1,49 @@
+"""Turn a fetch into the user's ``Page`` and the output ``Record``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler.models import Page
+
+if TYPE_CHECKING:
+    from crawler.models import FetchResult, ParsedHtml, Record
+
+
+def make_page(result: FetchResult, parsed: ParsedHtml | None) -> Page:
+    """Build the ``Page`` handed to user code."""
+    request = result.request
+    return Page(
+        url=request.url,
+        final_url=result.final_url,
+        status=result.status,
+        headers=result.headers,
+        depth=request.depth,
+        parent=request.parent,
+        content_type=result.content_type,
+        body=result.body,
+        encoding=parsed.encoding if parsed else result.charset,
+        title=parsed.title if parsed else None,
+        links=parsed.links if parsed else (),
+        error=result.error,
+        error_detail=result.error_detail,
+    )
+
+
+def make_record(result: FetchResult, page: Page) -> Record:
+    """Build the output record (``RECORD_FIELDS``) of one attempted URL."""
+    return {
+        "url": page.url,
+        "final_url": page.final_url,
+        "status": page.status,
+        "depth": page.depth,
+        "parent": page.parent,
+        "content_type": page.content_type,
+        "title": page.title,
+        "links": len(page.links),
+        "bytes": len(result.body),
+        "elapsed_ms": round(result.elapsed * 1000, 1),
+        "fetched_at": result.fetched_at.isoformat().replace("+00:00", "Z"),
+        "error": page.error,
+        "error_detail": page.error_detail,
+    }

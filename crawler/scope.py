@@ -1,0 +1,49 @@
+"""Which URLs belong to the crawl: domains and allow/deny patterns (deny always wins)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.config import CrawlConfig
+    from crawler.models import SkipReason
+
+
+def _in_domain(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+class Scope:
+    """Decide whether a URL is in scope; a refusal is a skip reason, not an error.
+
+    By default the scope is the set of the seeds' hosts (exact host, any port).
+    ``allow_domains`` widens it (a domain includes its subdomains); ``deny_domains``
+    and ``deny_patterns`` narrow it and win over any allow; when ``allow_patterns``
+    are given a URL must match one of them.
+    """
+
+    def __init__(self, config: CrawlConfig) -> None:
+        self._seed_hosts: set[str] = set()
+        self._allow_domains = tuple(d.lower().lstrip(".") for d in config.allow_domains)
+        self._deny_domains = tuple(d.lower().lstrip(".") for d in config.deny_domains)
+        self._allow = [re.compile(p) for p in config.allow_patterns]
+        self._deny = [re.compile(p) for p in config.deny_patterns]
+
+    def add_seed_host(self, host: str) -> None:
+        """Put ``host`` (a seed's host) in scope."""
+        self._seed_hosts.add(host.lower())
+
+    def check(self, url: str, host: str) -> SkipReason | None:
+        """Return ``None`` if ``url`` (whose host is ``host``) is in scope, else why not."""
+        if any(_in_domain(host, d) for d in self._deny_domains):
+            return "out_of_scope"
+        if host not in self._seed_hosts and not any(
+            _in_domain(host, d) for d in self._allow_domains
+        ):
+            return "out_of_scope"
+        if any(p.search(url) for p in self._deny):
+            return "out_of_scope"
+        if self._allow and not any(p.search(url) for p in self._allow):
+            return "out_of_scope"
+        return None
