@@ -1,0 +1,192 @@
+"""The contenders: how to tell each is installed, how to run it, and how to read what it crawled.
+
+Every contender runs as a command in its own process, so each is measured the same way (wall
+time from spawn to exit, peak RSS of that process) and Python start-up counts for all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+HERE = Path(__file__).resolve().parent
+# ``crawl --help`` must answer within this; a broken entry point fails fast, a slow import not.
+HELP_TIMEOUT_S = 30.0
+# wget -nv logs each fetched page as ``<date> <time> URL:<url> [<size>] -> "<file>" [1]``.
+WGET_FETCHED = re.compile(r" URL:(\S+) \[")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One contender's run: where the site is, and where its output goes."""
+
+    base: str
+    manifest: Path
+    concurrency: int
+    workdir: Path
+    crawl_cmd: tuple[str, ...]
+
+    @property
+    def output(self) -> Path:
+        """The JSON Lines file that the contender writes."""
+        return self.workdir / "out.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    """A crawler under test.
+
+    Attributes:
+        name: Its name in ``--only`` and in the table.
+        missing: Returns why it cannot run here, or ``None`` when it can.
+        argv: Builds the command for one run.
+        urls: Reads the URLs of the pages it fetched, after the run.
+    """
+
+    name: str
+    missing: Callable[[Job], str | None]
+    argv: Callable[[Job], list[str]]
+    urls: Callable[[Job], list[str]]
+
+
+def jsonl_urls(job: Job) -> list[str]:
+    """Return the ``url`` of each record whose ``status``, if it has one, is a success."""
+    if not job.output.exists():
+        return []
+    urls = []
+    with job.output.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            status = record.get("status", 200)
+            # A record for a failed fetch is not a crawled page; the check reports it missing.
+            if isinstance(status, int) and 200 <= status < 300 and "url" in record:
+                urls.append(record["url"])
+    return urls
+
+
+@functools.cache
+def crawl_help(cmd: tuple[str, ...]) -> str | None:
+    """Return ``crawl --help`` output, or ``None`` if the command is absent or broken."""
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        done = subprocess.run(
+            [*cmd, "--help"], capture_output=True, text=True, timeout=HELP_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def crawler_missing(job: Job) -> str | None:
+    """Our crawler runs when its command answers ``--help``."""
+    if crawl_help(job.crawl_cmd) is None:
+        return f"`{shlex.join(job.crawl_cmd)} --help` failed (CLI not installed yet?)"
+    return None
+
+
+def crawler_argv(job: Job) -> list[str]:
+    """Build our crawler's command, ignoring robots.txt like the others when it can."""
+    argv = [
+        *job.crawl_cmd,
+        job.base,
+        "-o",
+        str(job.output),
+        "--concurrency",
+        str(job.concurrency),
+        "-q",
+    ]
+    if "--ignore-robots" in (crawl_help(job.crawl_cmd) or ""):
+        argv.append("--ignore-robots")
+    return argv
+
+
+def module_missing(module: str, install: str) -> Callable[[Job], str | None]:
+    """Return a check that ``module`` is importable, naming the command that installs it."""
+
+    def missing(job: Job) -> str | None:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} not installed ({install})"
+        return None
+
+    return missing
+
+
+def wget_missing(job: Job) -> str | None:
+    """wget runs when it is on PATH."""
+    return None if shutil.which("wget") else "wget not installed (apt-get install wget)"
+
+
+def wget_argv(job: Job) -> list[str]:
+    """Build the wget spider command; -P keeps its temporary files in the run's directory."""
+    return [
+        "wget",
+        "-r",
+        "-l",
+        "inf",
+        "--spider",
+        "-nd",
+        "-nv",
+        "-P",
+        str(job.workdir),
+        "-o",
+        str(job.workdir / "wget.log"),
+        job.base,
+    ]
+
+
+def wget_urls(job: Job) -> list[str]:
+    """Read the fetched URLs from wget's log."""
+    log = job.workdir / "wget.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return WGET_FETCHED.findall(text)
+
+
+def floor_argv(job: Job) -> list[str]:
+    """Build the fetch floor's command."""
+    return [
+        sys.executable,
+        str(HERE / "floor.py"),
+        job.base,
+        str(job.manifest),
+        "-o",
+        str(job.output),
+        "--concurrency",
+        str(job.concurrency),
+    ]
+
+
+def scrapy_argv(job: Job) -> list[str]:
+    """Build the Scrapy spider's command."""
+    return [
+        sys.executable,
+        str(HERE / "scrapy_spider.py"),
+        job.base,
+        "-o",
+        str(job.output),
+        "--concurrency",
+        str(job.concurrency),
+    ]
+
+
+CONTENDERS = (
+    Contender("crawler", crawler_missing, crawler_argv, jsonl_urls),
+    Contender(
+        "scrapy", module_missing("scrapy", "pip install -e '.[bench]'"), scrapy_argv, jsonl_urls
+    ),
+    Contender("wget", wget_missing, wget_argv, wget_urls),
+    Contender("floor", module_missing("aiohttp", "pip install -e ."), floor_argv, jsonl_urls),
+)
+NAMES = tuple(c.name for c in CONTENDERS)
