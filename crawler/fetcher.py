@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
@@ -33,12 +33,12 @@ if TYPE_CHECKING:
     from crawler.config import CrawlConfig
     from crawler.models import ErrorKind, Request
 
-__all__ = ["Fetcher", "parse_retry_after", "retry_delay"]
+__all__ = ["Fetcher", "FollowCheck", "parse_content_type", "parse_retry_after", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE: Final = 64 * 1024
-"""Bytes asked of the stream per read: the most a body can overshoot ``max_bytes`` by."""
+"""Bytes per read; memory held for a body stays under ``max_bytes`` plus one chunk."""
 
 ACCEPT_ENCODING: Final = "gzip, deflate, br"
 """Sent explicitly: aiohttp's default also depends on optional zstd support."""
@@ -49,8 +49,12 @@ DNS_CACHE_TTL: Final = 300
 REDIRECT_STATUSES: Final = range(300, 400)
 HTTP_SCHEMES: Final = frozenset({"http", "https"})
 _NO_HEADERS: Final[Mapping[str, str]] = CIMultiDictProxy(CIMultiDict())
+_TRANSPORT_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
 
 _State = Literal["new", "open", "closed"]
+
+FollowCheck: TypeAlias = "Callable[[str], Awaitable[str | None] | str | None]"
+"""Asked with a redirect target: ``None`` to follow it, or the reason not to (sync or async)."""
 
 
 def retry_delay(
@@ -187,15 +191,13 @@ class Fetcher:
             raise RuntimeError(f"Fetcher is {self._state}; use it inside 'async with'")
         return self._session
 
-    async def fetch(
-        self, request: Request, follow: Callable[[str], str | None] | None = None
-    ) -> FetchResult:
+    async def fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
         """Fetch ``request.url``, following redirects by hand; never raise for network trouble.
 
         Args:
             request: What to fetch.
-            follow: Asked before each redirect hop with the target URL; returns ``None``
-                to follow, or a reason to stop there (recorded as ``stopped_redirect``).
+            follow: Asked (and awaited if async) before each redirect hop with the target
+                URL; ``None`` follows, a reason stops there (as ``stopped_redirect``).
 
         Returns:
             The result; ``error`` says what went wrong, if anything.
@@ -211,10 +213,12 @@ class Fetcher:
             if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
                 return _result(request, url, outcome, chain, started=started)
             target, outcome = self._check_redirect(url, outcome, chain)
-            reason = follow(target) if follow is not None and target is not None else None
-            if target is None or reason is not None:
-                final = url if target is None else target
-                return _result(request, final, outcome, chain, started=started, stopped=reason)
+            if target is None:
+                return _result(request, url, outcome, chain, started=started)
+            reason = await _ask(follow, target)
+            if reason is not None:
+                log.debug("not following %s -> %s: %s", url, target, reason)
+                return _result(request, target, outcome, chain, started=started, stopped=reason)
             chain.append(url)
             url = target
 
@@ -260,7 +264,7 @@ class Fetcher:
         try:
             async with session.get(url, allow_redirects=False) as resp:
                 return await self._read_response(resp)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except _TRANSPORT_ERRORS as exc:
             error, detail = self._classify(exc)
             log.debug("fetch %s failed: %s", url, detail)
             return _Outcome(error=error, detail=detail)
@@ -276,25 +280,26 @@ class Fetcher:
         if resp.status in REDIRECT_STATUSES:
             return outcome
         try:
-            return replace(outcome, body=await self._read_body(resp))
-        except _TooLargeError:
-            resp.close()
-            return outcome.failed("too_large", f"body over {self._config.max_bytes} bytes")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            body = await self._read_body(resp)
+        except _TRANSPORT_ERRORS as exc:
             return outcome.failed(*self._classify(exc))
+        if body is None:
+            resp.close()  # the rest of the body is never read: the connection cannot be reused
+            return outcome.failed("too_large", f"body over {self._config.max_bytes} bytes")
+        return replace(outcome, body=body)
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
-        """Read the decompressed body, raising ``_TooLargeError`` past ``max_bytes``."""
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes | None:
+        """Read the decompressed body; ``None`` once it passes ``max_bytes``."""
         limit = self._config.max_bytes
         identity = resp.headers.get("Content-Encoding", "identity").lower() == "identity"
         if identity and resp.content_length is not None and resp.content_length > limit:
-            raise _TooLargeError
+            return None
         parts: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
             size += len(chunk)
             if size > limit:
-                raise _TooLargeError
+                return None
             parts.append(chunk)
         return b"".join(parts)
 
@@ -312,8 +317,13 @@ class Fetcher:
         return "connection", f"{type(exc).__name__}: {exc}"
 
 
-class _TooLargeError(Exception):
-    """Internal: the body passed ``max_bytes``."""
+async def _ask(follow: FollowCheck | None, target: str) -> str | None:
+    if follow is None:
+        return None
+    answer = follow(target)
+    if answer is None or isinstance(answer, str):
+        return answer
+    return await answer
 
 
 def _redirect_target(url: str, location: str | None) -> tuple[str | None, str]:
@@ -339,6 +349,7 @@ def _result(
     stopped: str | None = None,
 ) -> FetchResult:
     content_type, charset = parse_content_type(outcome.headers.get("Content-Type"))
+    log.debug("fetched %s: status %s, error %s", final_url, outcome.status, outcome.error)
     return FetchResult(
         request=request,
         final_url=final_url,

@@ -24,6 +24,7 @@ from crawler.config import MIB, CrawlConfig
 from crawler.fetcher import (
     ACCEPT_ENCODING,
     Fetcher,
+    FollowCheck,
     parse_content_type,
     parse_retry_after,
     retry_delay,
@@ -31,7 +32,7 @@ from crawler.fetcher import (
 from crawler.models import FetchResult, Request
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from aiohttp.typedefs import Handler
     from yarl import URL
@@ -49,7 +50,7 @@ def request(url: str) -> Request:
 async def run_fetch(
     url: str,
     *,
-    follow: Callable[[str], str | None] | None = None,
+    follow: FollowCheck | None = None,
     jitter: float = 1.0,
     **options: Any,
 ) -> tuple[FetchResult, list[float]]:
@@ -376,6 +377,20 @@ async def test_follow_refusal_stops_at_target(mocked: aioresponses) -> None:
     assert result.body == b""
 
 
+async def test_async_follow_is_awaited(mocked: aioresponses) -> None:
+    mocked.get(A, status=302, headers={"Location": B})
+    mocked.get(B, status=302, headers={"Location": C})
+
+    async def follow(target: str) -> str | None:
+        await asyncio.sleep(0)
+        return "duplicate" if target == C else None
+
+    result, _ = await run_fetch(A, follow=follow)
+    assert (result.status, result.error, result.stopped_redirect) == (302, None, "duplicate")
+    assert (result.final_url, result.redirects) == (C, (A,))
+    assert calls(mocked, C) == 0
+
+
 # --- a real local server: bodies, compression, broken transfers ---------------------------
 
 SMALL_CAP = 1000
@@ -512,7 +527,8 @@ async def test_bad_content_encoding_is_invalid_content(server: TestServer) -> No
 async def test_reset_mid_body_is_connection(server: TestServer) -> None:
     result, delays = await run_fetch(url_of(server, "/reset"), retries=1)
     assert (result.status, result.error, result.body) == (200, "connection", b"")
-    assert result.error_detail is not None
+    detail = "Not enough data to satisfy content length header (received 100 of 5000 bytes)."
+    assert result.error_detail == detail
     assert delays == [0.5]
 
 
