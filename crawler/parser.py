@@ -44,14 +44,13 @@ FALLBACK_ENCODING = "cp1252"
 """What browsers in Western locales assume when nothing else decides."""
 
 _BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),  # the -sig codecs drop the BOM from Page.text
+    (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+"""Byte order marks; the codecs named also drop the mark from ``Page.text``."""
 
 _BROWSER_SUPERSETS = {
-    # Python codec name → the encoding browsers actually use for that label (WHATWG
-    # Encoding Standard); pages labelled with the former routinely contain the latter.
     "ascii": "cp1252",
     "iso8859-1": "cp1252",
     "iso8859-9": "cp1254",
@@ -63,13 +62,17 @@ _BROWSER_SUPERSETS = {
     "gbk": "gb18030",
     "big5": "big5hkscs",
 }
+"""Python codec name → the superset browsers decode that label with (WHATWG Encoding
+Standard); pages labelled with the former routinely contain characters of the latter."""
 
 _NOT_WEB_ENCODINGS = frozenset(
     # Python text codecs that no browser decodes a page with (UTF-7 for XSS reasons).
     {"idna", "punycode", "raw_unicode_escape", "unicode_escape", "utf-7"}
 )
 
-_LIBXML2_NAMES = {"utf-8-sig": "utf-8"}  # libxml2 skips a UTF-8 BOM by itself
+_LIBXML2_DECODES = frozenset({"utf-8", "utf-8-sig"})
+"""Encodings handed to libxml2 undecoded: its UTF-8 decoder replaces invalid bytes and skips
+a BOM. Other bodies are decoded by Python, as ``Page.text`` is, and passed on as UTF-8."""
 
 _META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([-\w.:]+)""", re.IGNORECASE)
 
@@ -88,7 +91,7 @@ _FOLLOWED_SCHEMES = frozenset({"http", "https"})
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
 _ROBOTS_NOFOLLOW = frozenset({"nofollow", "none"})  # "none" means noindex, nofollow
 
-_local = threading.local()  # lxml parsers must not be shared between threads
+_local = threading.local()
 
 
 def is_html(content_type: str | None) -> bool:
@@ -202,26 +205,21 @@ def _decodes(body: bytes, encoding: str) -> bool:
 
 def _parse_tree(body: bytes, encoding: str) -> Any:
     """Return the root element of the parsed body, ``None`` if there is nothing."""
-    parser = _parser_for(encoding)
-    if parser is None:  # a codec libxml2 lacks: decode here and hand it UTF-8
+    if encoding not in _LIBXML2_DECODES:
+        # libxml2's other decoders stop at the first invalid byte, losing the rest of the page
         body = body.decode(encoding, "replace").encode("utf-8")
-        parser = _parser_for("utf-8")
     try:
-        return etree.fromstring(body, parser)
+        return etree.fromstring(body, _parser())
     except etree.LxmlError:
         return None
 
 
-def _parser_for(encoding: str) -> Any:
-    """Return this thread's HTML parser for an encoding, ``None`` if libxml2 lacks it."""
-    parsers: dict[str, Any] = _local.__dict__.setdefault("parsers", {})
-    if encoding not in parsers:
-        name = _LIBXML2_NAMES.get(encoding, encoding)
-        try:
-            parsers[encoding] = etree.HTMLParser(encoding=name, **_PARSER_OPTIONS)
-        except LookupError:
-            parsers[encoding] = None
-    return parsers[encoding]
+def _parser() -> Any:
+    """Return this thread's HTML parser (lxml parsers must not be shared between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.HTMLParser(encoding="utf-8", **_PARSER_OPTIONS)
+    return parser
 
 
 def _scan_head(root: Any, url: str) -> tuple[str, str | None, bool]:
@@ -287,7 +285,7 @@ class _Resolver:
             href = href.translate(_TAB_OR_NEWLINE)
         try:
             absolute = self._join(href)
-        except ValueError:  # urljoin on an unbalanced IPv6 bracket
+        except ValueError:  # urljoin on an unbalanced IPv6 bracket: not a URL
             return None
         scheme, _, rest = absolute.partition(":")
         scheme = scheme.lower()
@@ -296,7 +294,7 @@ class _Resolver:
         return f"{scheme}:{rest.partition('#')[0]}"
 
     def _join(self, href: str) -> str:
-        if "./" in href or href.endswith(".") or "[" in href:
+        if "./" in href or href.endswith(".") or "[" in href or "]" in href:
             return urljoin(self._base, href)
         if href.startswith("//"):
             return f"{self._scheme}:{href}"

@@ -105,6 +105,7 @@ def test_whitespace_and_newlines_in_hrefs_are_removed() -> None:
         "   ",
         "http://",
         "http://[::1/",
+        "http://a]b/",
     ],
 )
 def test_skipped_hrefs(href: str) -> None:
@@ -267,6 +268,16 @@ def test_bogus_charset_falls_through_to_meta(bogus: str) -> None:
     body = f'<meta charset="windows-1251"><title>{RUSSIAN}</title>'.encode("cp1251")
     parsed = parse_html(body, PAGE, charset=bogus)
     assert (parsed.encoding, parsed.title) == ("cp1251", RUSSIAN)
+
+
+@pytest.mark.parametrize("charset", ["windows-1252", "shift_jis", "euc-kr", "big5", "utf-8"])
+def test_invalid_bytes_do_not_cut_the_page_short(charset: str) -> None:
+    body = b"<title>T\x81\x8d\xff</title><p>" + b"\x81\x8d\x90\xa0\xff\x80" * 5 + b"<a href=/after>"
+    assert parse_html(body, PAGE, charset=charset).links == ("http://example.com/after",)
+
+
+def test_base_href_with_a_stray_bracket_is_ignored() -> None:
+    assert links_of('<base href="http://a]b/"><a href="x">') == ("http://example.com/dir/x",)
 
 
 def test_codec_unknown_to_libxml2_is_decoded_by_python() -> None:
