@@ -13,13 +13,22 @@ blocked producer holds do not count.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -36,9 +45,13 @@ ITEM_LINE = r"^\[(?P<who>[\w-]+)\] {verb} (?P<item>item-[\d-]+) \((?P<rest>[^\n]
 
 def run_example(path: str, *args: str) -> str:
     """Run ``examples/<path>`` from the repository root; return its stdout."""
+    # PYTHONPATH: --use-crawler imports this checkout's crawler package, however (or whether)
+    # it is installed. The other examples import nothing from the repository.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / path), *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,
@@ -188,3 +201,128 @@ def test_the_check_fails_when_an_item_is_lost_or_duplicated() -> None:
     )
     with pytest.raises(AssertionError, match="extra"):
         check_run(duplicated, items=10, maxsize=3, consumers=1)
+
+
+# The local site in examples/site/, by path: what a full crawl from "/" must find.
+SITE_PAGES = {
+    "/": "Example Bakery",
+    "/about.html": "About the Bakery",
+    "/products.html": "Our Products",
+    "/contact.html": "Contact",
+    "/blog/": "Bakery Blog",
+    "/blog/sourdough.html": "Why Sourdough Takes Two Days",
+    "/blog/croissants.html": "Laminating Croissant Dough",
+}
+SITE_ERRORS = {"/discontinued.html": "HTTP 404"}  # linked from products.html, not shipped
+PAGE_LINE = re.compile(r'^page (?P<status>\d+) (?P<url>\S+) "(?P<title>[^"]*)" links=\d+$', re.M)
+ERROR_LINE = re.compile(r"^error (?P<url>\S+) (?P<reason>.+)$", re.M)
+
+
+def found(out: str) -> tuple[dict[str, str], dict[str, str], str]:
+    """Return the pages (path: title) and errors (path: reason) reported, and their host.
+
+    Asserts each URL was reported exactly once and all on one host.
+    """
+    pages = list(PAGE_LINE.finditer(out))
+    errors = list(ERROR_LINE.finditer(out))
+    urls = Counter(m["url"] for m in [*pages, *errors])
+    assert all(n == 1 for n in urls.values()), urls
+    hosts = {urlsplit(url).netloc for url in urls}
+    assert len(hosts) == 1, hosts  # the link to example.org was not followed
+    assert all(m["status"] == "200" for m in pages)
+    return (
+        {urlsplit(m["url"]).path: m["title"] for m in pages},
+        {urlsplit(m["url"]).path: m["reason"] for m in errors},
+        hosts.pop(),
+    )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_real_world_example_crawls_the_local_site(flavour: str) -> None:
+    out = run_example(f"{flavour}/real_world_example.py")
+    pages, errors, host = found(out)
+    assert pages == SITE_PAGES
+    assert errors == SITE_ERRORS
+    assert re.search(rf"^serving site/ at http://{re.escape(host)}/$", out, re.M)
+    assert out.count(" fetched ") == len(SITE_PAGES) + len(SITE_ERRORS)  # each URL once
+    totals = summary(out)
+    assert totals["pages"] == len(SITE_PAGES)
+    assert totals["errors"] == len(SITE_ERRORS)
+    assert totals["fetched"] == len(SITE_PAGES) + len(SITE_ERRORS)
+    assert totals["bad_seeds"] == 0
+    # One reporter: maxsize results wait in its queue, and it holds at most one more.
+    assert totals["max_ahead"] <= totals["maxsize"] + 1
+    assert "gave up" not in out
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_site() -> Iterator[str]:
+    """Serve examples/site/ from the test process: "another site" for the URL argument."""
+    handler = functools.partial(_QuietHandler, directory=str(EXAMPLES / "site"))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        server.shutdown()
+        thread.join()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_real_world_example_crawls_the_url_given(flavour: str, other_site: str) -> None:
+    # Seeded at /blog/ and one hop deep: the blog index, its two posts and the home page it
+    # links to. A seed that is not an http(s) URL is skipped by the producer, not fatal.
+    out = run_example(
+        f"{flavour}/real_world_example.py",
+        f"{other_site}blog/",
+        "ftp://127.0.0.1/nothing",
+        "--max-depth",
+        "1",
+        "--workers",
+        "2",
+        "--maxsize",
+        "1",
+    )
+    pages, errors, host = found(out)
+    assert f"http://{host}/" == other_site
+    assert "serving" not in out
+    assert pages == {
+        path: SITE_PAGES[path]
+        for path in ["/", "/blog/", "/blog/sourdough.html", "/blog/croissants.html"]
+    }
+    assert errors == {}
+    totals = summary(out)
+    assert totals["bad_seeds"] == 1
+    assert totals["max_ahead"] <= 1 + 1
+
+
+def _crawler_api_missing() -> str | None:
+    """Why the crawler package's crawl() cannot be used here, or None if it can."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from crawler import Page, crawl"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    return result.stderr.strip().splitlines()[-1] if result.returncode else None
+
+
+@pytest.mark.timeout(30)
+def test_real_world_example_with_the_crawler_package_finds_the_same_pages() -> None:
+    missing = _crawler_api_missing()
+    if missing:
+        pytest.skip(f"crawler.crawl / crawler.Page not available yet: {missing}")
+    out = run_example("asyncio/real_world_example.py", "--use-crawler")
+    pages, errors, _ = found(out)
+    assert pages == SITE_PAGES
+    assert errors == SITE_ERRORS
+    assert re.search(r"^crawler package: 8 fetches, stop reason complete$", out, re.M)
