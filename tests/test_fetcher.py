@@ -449,6 +449,13 @@ async def _slow_body(req: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _declared_huge(req: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Length": str(10**9)})
+    await resp.prepare(req)
+    await asyncio.Event().wait()  # never set: the body never comes
+    return resp
+
+
 async def _silent(req: web.Request) -> web.Response:
     await asyncio.Event().wait()  # never set: the server never goes on
     return web.Response()
@@ -468,6 +475,7 @@ ROUTES: dict[str, Handler] = {
     "/reset": _reset,
     "/slow-body": _slow_body,
     "/silent": _silent,
+    "/declared-huge": _declared_huge,
 }
 
 
@@ -502,6 +510,14 @@ async def test_body_over_cap_is_too_large(server: TestServer, path: str) -> None
     result, _ = await run_fetch(url_of(server, path), max_bytes=SMALL_CAP)
     assert (result.status, result.error, result.body) == (200, "too_large", b"")
     assert result.error_detail == f"body over {SMALL_CAP} bytes"
+
+
+@pytest.mark.timeout(10)
+async def test_declared_length_over_cap_is_refused_unread(server: TestServer) -> None:
+    # Without the Content-Length check this would wait for the body and time out.
+    url = url_of(server, "/declared-huge")
+    result, _ = await run_fetch(url, max_bytes=SMALL_CAP, timeout=2, retries=0)
+    assert (result.status, result.error, result.body) == (200, "too_large", b"")
 
 
 @pytest.mark.timeout(30)
