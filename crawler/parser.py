@@ -67,7 +67,7 @@ Standard); pages labelled with the former routinely contain characters of the la
 
 _NOT_WEB_ENCODINGS = frozenset(
     # Python text codecs that no browser decodes a page with (UTF-7 for XSS reasons).
-    {"idna", "punycode", "raw_unicode_escape", "unicode_escape", "utf-7"}
+    {"idna", "punycode", "raw-unicode-escape", "unicode-escape", "utf-7"}
 )
 
 _LIBXML2_DECODES = frozenset({"utf-8", "utf-8-sig"})

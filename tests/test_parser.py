@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from crawler.models import Page, ParsedHtml
@@ -263,7 +265,21 @@ def test_utf16_bom() -> None:
     assert (parsed.encoding, parsed.title) == ("utf-16", JAPANESE)
 
 
-@pytest.mark.parametrize("bogus", ["x-no-such-codec", "base64", "rot13", "\x00", ""])
+@pytest.mark.parametrize(
+    "bogus",
+    [
+        "x-no-such-codec",
+        "base64",
+        "rot13",
+        "undefined",
+        "utf-7",
+        "unicode_escape",
+        "raw_unicode_escape",
+        "idna",
+        "\x00",
+        "",
+    ],
+)
 def test_bogus_charset_falls_through_to_meta(bogus: str) -> None:
     body = f'<meta charset="windows-1251"><title>{RUSSIAN}</title>'.encode("cp1251")
     parsed = parse_html(body, PAGE, charset=bogus)
@@ -341,6 +357,15 @@ def test_detected_encoding_decodes_the_body_or_is_the_fallback(body: bytes) -> N
     encoding = detect_encoding(body, None)
     if encoding != FALLBACK_ENCODING:
         body.decode(encoding)  # raises, failing the test, if the detector was wrong
+
+
+def test_parsing_from_many_threads_gives_the_same_results() -> None:
+    bodies = [f"<title>t{i}</title><a href='/{i}'>".encode() for i in range(200)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda body: parse_html(body, PAGE), bodies))
+    assert [(r.title, r.links) for r in results] == [
+        (f"t{i}", (f"http://example.com/{i}",)) for i in range(200)
+    ]
 
 
 # --- Page laziness ---------------------------------------------------------------------
