@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -118,6 +120,8 @@ def run_rounds(args: argparse.Namespace, base: str, manifest: Path) -> list[repo
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     args = parse_args(argv)
+    # SIGTERM becomes SystemExit so that the server's cleanup stops nginx.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.work_dir.mkdir(parents=True, exist_ok=True)
     for key, value in measure.machine():
         print(f"{key}: {value}")

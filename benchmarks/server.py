@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path)
     parser.add_argument("--kind", choices=["auto", "nginx", "python"], default="auto")
     args = parser.parse_args(argv)
+    # SIGTERM becomes SystemExit so that nginx is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with serve(args.root, args.kind) as server:
         print(f"serving {args.root} with {server.kind} at {server.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
