@@ -1,23 +1,25 @@
 """Seed producers: each yields batches of URLs, from a list, a file, or stdin (``-``).
 
-Files are read in batches on a worker thread so a slow or huge seed source never
-blocks the event loop, and the crawl starts fetching before the file is read to its end.
+Files are read on a worker thread so a slow or huge seed source never blocks the event
+loop, and the crawl starts fetching before the file is read to its end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import sys
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from crawler.errors import CrawlerError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
-# Lines read per trip to the worker thread: large enough to amortise the hop,
-# small enough that the first URLs reach the frontier at once.
-SEED_BATCH = 1000
+# Bytes read per trip to the worker thread: about a thousand URLs, enough to amortise the
+# hop; a pipe returns sooner with whatever has been written.
+READ_SIZE = 64 * 1024
 
 
 class SeedFileError(CrawlerError, OSError):
@@ -36,32 +38,50 @@ def parse_seed_lines(lines: Iterable[str]) -> list[str]:
     return [s for line in lines if (s := line.strip()) and not s.startswith("#")]
 
 
-def _read_batch(stream: IO[str]) -> list[str]:
-    lines = []
-    for _ in range(SEED_BATCH):
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-    return lines
-
-
-def _open(path: str) -> IO[str]:
+def _open(path: str) -> int:
     if path == "-":
-        return sys.stdin
+        return sys.stdin.fileno()
     try:
-        return open(path, encoding="utf-8", errors="replace")
+        return os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise SeedFileError(f"cannot read seeds file {path!r}: {exc.strerror or exc}") from None
 
 
-async def from_file(path: str) -> AsyncIterator[list[str]]:
-    """Yield batches of URLs from a file of one URL per line (``-`` for stdin)."""
-    stream = _open(path)
+async def _file_chunks(fd: int) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(os.read, fd, READ_SIZE):
+        yield chunk
+
+
+async def _pipe_chunks(fd: int) -> AsyncIterator[bytes]:
+    # A pipe or terminal may never be written again: read it without a thread, so that
+    # stopping the crawl never waits for a blocked read.
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    pipe = os.fdopen(fd, "rb", closefd=False)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
     try:
-        while lines := await asyncio.to_thread(_read_batch, stream):
-            if batch := parse_seed_lines(lines):
-                yield batch
+        while chunk := await reader.read(READ_SIZE):
+            yield chunk
     finally:
-        if stream is not sys.stdin:
-            stream.close()
+        transport.close()
+
+
+async def from_file(path: str) -> AsyncIterator[list[str]]:
+    """Yield batches of URLs from a file of one URL per line (``-`` for stdin).
+
+    Each read returns what is available (up to ``READ_SIZE`` bytes), so URLs written
+    slowly to a pipe are crawled as they arrive, not when a batch has filled up.
+    """
+    fd = await asyncio.to_thread(_open, path)
+    tail = b""
+    chunks = _file_chunks(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else _pipe_chunks(fd)
+    try:
+        async for chunk in chunks:
+            *lines, tail = (tail + chunk).split(b"\n")
+            if batch := parse_seed_lines(line.decode(errors="replace") for line in lines):
+                yield batch
+        if batch := parse_seed_lines([tail.decode(errors="replace")]):
+            yield batch
+    finally:
+        if path != "-":
+            os.close(fd)

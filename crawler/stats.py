@@ -80,7 +80,8 @@ class StatsRecorder:
 
     def skip(self, reason: SkipReason, count: int = 1) -> None:
         """Count ``count`` URLs not crawled for ``reason``."""
-        self.skipped[reason] += count
+        if count:
+            self.skipped[reason] += count
 
     def snapshot(self) -> CrawlStats:
         """Return a frozen copy of the counters."""

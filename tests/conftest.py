@@ -1,0 +1,100 @@
+"""Shared fixtures: a local web site on 127.0.0.1 (port 0) built from a link graph."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_html(title: str, links: list[str]) -> str:
+    """Return a small HTML page with ``title`` and one anchor per link."""
+    anchors = "\n".join(f'<li><a href="{href}">{href}</a></li>' for href in links)
+    return f"<html><head><title>{title}</title></head><body><ul>{anchors}</ul></body></html>"
+
+
+@dataclass
+class Site:
+    """A site served on 127.0.0.1; records every request it receives.
+
+    Attributes:
+        pages: path → list of hrefs on that page (served as HTML with title = path).
+        handlers: path → a custom aiohttp handler, for special behaviour.
+        hits: how many times each path (with query) was requested.
+        seen: set whenever a request arrives; tests wait on it instead of sleeping.
+    """
+
+    pages: dict[str, list[str]] = field(default_factory=dict)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+    requests: list[web.Request] = field(default_factory=list)
+    base: str = ""
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def url(self, path: str = "/") -> str:
+        """Return the absolute URL of ``path`` on this site."""
+        return self.base + path
+
+    def urls(self) -> set[str]:
+        """Return the absolute URLs of every HTML page of the site."""
+        return {self.url(p) for p in self.pages}
+
+    async def wait_for_hits(self, count: int) -> None:
+        """Wait until at least ``count`` requests have arrived."""
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: self.hits.total() >= count)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        key = request.path_qs
+        self.hits[key] += 1
+        self.requests.append(request)
+        async with self.arrived:
+            self.arrived.notify_all()
+        handler = self.handlers.get(request.path)
+        if handler is not None:
+            return await handler(request)
+        if request.path not in self.pages:
+            return web.Response(status=404, text="not found")
+        body = page_html(request.path, self.pages[request.path])
+        return web.Response(text=body, content_type="text/html")
+
+
+def chain_graph(count: int, fanout: int = 3) -> dict[str, list[str]]:
+    """Return ``count`` pages ``/p0 … /pN``; page i links to the next ``fanout`` pages (wrapping)."""
+    return {f"/p{i}": [f"/p{(i + k) % count}" for k in range(1, fanout + 1)] for i in range(count)}
+
+
+def gzip_response(body: bytes, content_type: str = "text/html") -> web.Response:
+    """Return a response with a gzip-encoded body."""
+    response = web.Response(body=gzip.compress(body), content_type=content_type)
+    response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Site], Awaitable[Site]]]:
+    """Start sites on 127.0.0.1 with a system-chosen port; stop them at the end of the test."""
+    runners: list[web.AppRunner] = []
+
+    async def start(site: Site) -> Site:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", site.handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        tcp = web.TCPSite(runner, "127.0.0.1", 0)
+        await tcp.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        site.base = f"http://127.0.0.1:{port}"
+        return site
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

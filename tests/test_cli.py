@@ -1,0 +1,159 @@
+"""The ``crawl`` command as a subprocess: help, version, bad input, output, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crawler import __version__
+from tests.conftest import Site, chain_graph
+
+pytestmark = pytest.mark.timeout(60)
+CRAWL = [sys.executable, "-m", "crawler"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CRAWL, *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+async def run_async(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CRAWL, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+def test_help_lists_the_options():
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--output", "--max-pages", "--max-depth", "--seeds-file", "--allow-domain"):
+        assert option in result.stdout
+
+
+def test_version():
+    result = run("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"crawl {__version__}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-a-url"], "crawl: error: invalid seed URL 'not-a-url': not an http or https URL"),
+        (
+            ["--max-pages", "-1", "http://x"],
+            "crawl: error: argument --max-pages: must be >= 0, got -1",
+        ),
+        (["--max-pages", "0", "http://x"], "crawl: error: max_pages must be >= 1, got 0"),
+        (
+            ["--allow", "(", "http://x"],
+            "crawl: error: allow_patterns: invalid regular expression '(': "
+            "missing ), unterminated subpattern at position 0",
+        ),
+        (["http://x", "-o", "/nonexistent/dir/out.jsonl"], None),
+        (["--seeds-file", "/nonexistent/seeds.txt"], None),
+        ([], "crawl: error: no seed URL given (pass URLs or --seeds-file)"),
+        (["--bogus", "http://x"], "crawl: error: unrecognized arguments: --bogus"),
+        (["http://x:99999/"], None),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("crawl: error: ")
+    if message is not None:
+        assert lines[0] == message
+    assert result.stdout == ""
+
+
+async def test_output_file_holds_one_record_per_page(serve, tmp_path):
+    site = await serve(Site(pages=chain_graph(1000, fanout=3)))
+    out = tmp_path / "out.jsonl"
+    code, err = await run_async(site.url("/p0"), "-o", str(out), "--concurrency", "32")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 1000
+    assert {r["url"] for r in records} == site.urls()
+    assert {r["status"] for r in records} == {200}
+    assert "crawl: 1000 pages" in err
+
+
+async def test_csv_output(serve, tmp_path):
+    site = await serve(Site(pages=chain_graph(5, fanout=1)))
+    out = tmp_path / "out.csv"
+    code, _ = await run_async(site.url("/p0"), "-o", str(out), "--format", "csv", "-q")
+    lines = out.read_text().splitlines()
+    assert code == 0
+    assert lines[0].startswith("url,final_url,status,depth,parent,")
+    assert len(lines) == 6
+
+
+async def test_max_pages_and_depth_from_the_command_line(serve, tmp_path):
+    site = await serve(Site(pages=chain_graph(100, fanout=1)))
+    out = tmp_path / "out.jsonl"
+    code, _ = await run_async(site.url("/p0"), "-o", str(out), "--max-depth", "4", "-q")
+    assert code == 0
+    assert sorted(json.loads(x)["depth"] for x in out.read_text().splitlines()) == [0, 1, 2, 3, 4]
+
+
+async def test_sigint_mid_crawl_leaves_valid_output(serve, tmp_path):
+    release, blocked = asyncio.Event(), asyncio.Event()
+    site = Site(pages=chain_graph(400, fanout=2))
+    original = site.handle
+
+    async def gated(request):  # hold every page after the 50th until the test is done
+        if site.hits.total() >= 50:
+            blocked.set()
+            await release.wait()
+        return await original(request)
+
+    site.handle = gated  # type: ignore[method-assign]
+    await serve(site)
+    out = tmp_path / "out.jsonl"
+    proc = await asyncio.create_subprocess_exec(
+        *CRAWL, site.url("/p0"), "-o", str(out), stderr=subprocess.PIPE
+    )
+    await asyncio.wait_for(blocked.wait(), 20)
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    release.set()
+    assert proc.returncode == 130, err.decode()
+    text = out.read_text()
+    assert text.endswith("\n")
+    urls = [json.loads(line)["url"] for line in text.splitlines()]
+    assert len(urls) == len(set(urls)) >= 1
+    assert "stopped" in err.decode()
+
+
+async def test_sigterm_exits_143(serve, tmp_path):
+    release = asyncio.Event()
+    site = Site(pages={"/": ["/hang"]})
+
+    async def hang(request):
+        await release.wait()
+
+    site.handlers["/hang"] = hang
+    await serve(site)
+    proc = await asyncio.create_subprocess_exec(
+        *CRAWL, site.url("/"), "-o", str(tmp_path / "o.jsonl"), stderr=subprocess.PIPE
+    )
+    await asyncio.wait_for(site.wait_for_hits(2), 20)
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.communicate(), 20)
+    release.set()
+    assert proc.returncode == 143
+    assert len(Path(tmp_path / "o.jsonl").read_text().splitlines()) == 1
+
+
+def test_python_dash_m_and_console_script_agree():
+    result = subprocess.run(["crawl", "--version"], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == f"crawl {__version__}"
