@@ -67,6 +67,8 @@ class CrawlConfig:
         user_agent: The ``User-Agent`` header.
         output: A path to write records to, ``"-"`` for stdout, ``None`` for none.
         output_format: ``"jsonl"`` (JSON Lines) or ``"csv"``.
+        lease_seconds: How long a leased request stays claimed before another worker
+            may take it; a worker renews the leases of requests it still works on.
     """
 
     concurrency: int = 16
@@ -92,6 +94,7 @@ class CrawlConfig:
     user_agent: str = DEFAULT_USER_AGENT
     output: str | None = None
     output_format: OutputFormat = "jsonl"
+    lease_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -100,7 +103,7 @@ class CrawlConfig:
             _integer(name, getattr(self, name), minimum=1)
         for name in ("max_depth", "retries", "max_redirects"):
             _integer(name, getattr(self, name), minimum=0)
-        for name in ("time_limit", "timeout", "connect_timeout"):
+        for name in ("time_limit", "timeout", "connect_timeout", "lease_seconds"):
             _positive(name, getattr(self, name))
         for name in ("backoff", "max_retry_after"):
             _positive(name, getattr(self, name), allow_zero=True)

@@ -126,7 +126,7 @@ class Frontier:
         """Lease up to ``limit`` requests, waiting for work; ``[]`` once no more will come."""
         while not self.finished.is_set():
             budget = self._budget(limit)
-            batch = await self._state.lease(budget) if budget else []
+            batch = await self._lease(budget) if budget else []
             if batch:
                 self._pending -= len(batch)
                 self._active += len(batch)
@@ -149,6 +149,9 @@ class Frontier:
         await self._state.release(requests)
         self._active -= len(requests)
         self._pending += len(requests)
+
+    async def _lease(self, limit: int) -> list[Request]:
+        return await self._state.lease(limit, lease_seconds=self._config.lease_seconds)
 
     def _budget(self, limit: int) -> int:
         if self._config.max_pages is None:

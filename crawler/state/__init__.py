@@ -1,8 +1,12 @@
 """Where the frontier keeps its work: pending requests, leases, done marks, the seen set.
 
-Requests are *leased* (claimed) and later *acked* (done, its record stored) or
-*released* (back to pending), never popped and forgotten, so that a durable or shared
-backend can hand a dead worker's requests to another.
+Requests are *leased* (claimed until a deadline) and later *acked* (done, its record
+stored) or *released* (back to pending), never popped and forgotten, so that a durable
+or shared backend can hand a dead worker's requests to another: a lease whose deadline
+has passed is expired, and the next ``lease`` call returns it to pending first.
+
+A worker that is slow renews its leases; one that lost a lease (it expired and another
+worker took the request) learns it from ``ack`` returning ``False``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ class StateCounts:
 
     Attributes:
         pending: Requests waiting to be leased.
-        leased: Requests claimed and not yet acked or released.
+        leased: Requests claimed and not yet acked or released (expired ones included).
         done: Requests acked.
         seen: Distinct canonical keys ever admitted (or claimed).
     """
@@ -34,7 +38,7 @@ class StateCounts:
 
 
 class StateBackend(Protocol):
-    """The storage behind the frontier."""
+    """The storage behind the frontier: one implementation per backend, one contract."""
 
     async def open(self) -> None:
         """Prepare the backend for use."""
@@ -42,20 +46,36 @@ class StateBackend(Protocol):
     async def close(self) -> None:
         """Release the backend's resources; leases still held go back to pending."""
 
+    async def bind(self, identity: str, *, force: bool = False) -> bool:
+        """Tie the state to one crawl's identity (seeds and scope options).
+
+        Returns:
+            ``True`` when the state already held this crawl (a resume).
+
+        Raises:
+            StateMismatchError: The state belongs to another crawl and ``force`` is false.
+        """
+
     async def add(self, requests: Sequence[Request]) -> list[Request]:
         """Admit the requests whose key was never seen; return those admitted, in order."""
 
     async def claim(self, key: str) -> bool:
         """Mark ``key`` seen without queueing it; return ``True`` if it was new."""
 
-    async def lease(self, limit: int) -> list[Request]:
-        """Claim up to ``limit`` pending requests, oldest first."""
+    async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
+        """Return expired leases to pending, then claim up to ``limit`` pending requests."""
 
-    async def ack(self, request: Request) -> None:
-        """Mark a leased request done."""
+    async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
+        """Push the deadline of leases this worker still holds ``lease_seconds`` ahead."""
+
+    async def ack(self, request: Request) -> bool:
+        """Mark a leased request done; ``False`` if the lease was lost or it was done already."""
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return leased requests to pending, at the front."""
+
+    async def leased(self) -> list[Request]:
+        """Return the requests currently leased (on resume: the ones in flight at a crash)."""
 
     async def counts(self) -> StateCounts:
         """Return the current counts."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from crawler.errors import StateMismatchError
 from crawler.state import StateCounts
 from crawler.urls import fingerprint
 
@@ -19,16 +21,28 @@ class MemoryState:
 
     def __init__(self) -> None:
         self._pending: deque[Request] = deque()
-        self._leased: dict[str, Request] = {}
+        self._leased: dict[str, tuple[Request, float]] = {}
         self._seen: set[int] = set()
         self._done = 0
+        self._identity: str | None = None
+        self._now = time.monotonic
 
     async def open(self) -> None:
         """Nothing to open."""
 
     async def close(self) -> None:
         """Return outstanding leases to pending."""
-        await self.release(list(self._leased.values()))
+        await self.release([request for request, _ in self._leased.values()])
+
+    async def bind(self, identity: str, *, force: bool = False) -> bool:
+        """Tie the state to one crawl; a second, different identity is refused."""
+        if self._identity is None or force:
+            resumed = self._identity == identity
+            self._identity = identity
+            return resumed
+        if self._identity != identity:
+            raise StateMismatchError("the state belongs to another crawl")
+        return True
 
     async def add(self, requests: Sequence[Request]) -> list[Request]:
         """Admit the requests whose key was never seen; return those admitted."""
@@ -40,22 +54,39 @@ class MemoryState:
         """Mark ``key`` seen; return ``True`` if it was new."""
         return self._mark(key)
 
-    async def lease(self, limit: int) -> list[Request]:
-        """Claim up to ``limit`` pending requests, oldest first."""
+    async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
+        """Return expired leases to pending, then claim up to ``limit`` pending requests."""
+        now = self._now()
+        expired = [r for r, deadline in self._leased.values() if deadline <= now]
+        await self.release(expired)
         batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
-        self._leased.update((r.key, r) for r in batch)
+        deadline = now + lease_seconds
+        self._leased.update((r.key, (r, deadline)) for r in batch)
         return batch
 
-    async def ack(self, request: Request) -> None:
-        """Mark a leased request done."""
-        if self._leased.pop(request.key, None) is not None:
-            self._done += 1
+    async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
+        """Push the deadlines of held leases ``lease_seconds`` ahead."""
+        deadline = self._now() + lease_seconds
+        for request in requests:
+            if request.key in self._leased:
+                self._leased[request.key] = (request, deadline)
+
+    async def ack(self, request: Request) -> bool:
+        """Mark a leased request done; ``False`` if it was not leased."""
+        if self._leased.pop(request.key, None) is None:
+            return False
+        self._done += 1
+        return True
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return leased requests to the front of pending."""
         for request in reversed(requests):
             if self._leased.pop(request.key, None) is not None:
                 self._pending.appendleft(request)
+
+    async def leased(self) -> list[Request]:
+        """Return the requests currently leased."""
+        return [request for request, _ in self._leased.values()]
 
     async def counts(self) -> StateCounts:
         """Return the current counts."""
