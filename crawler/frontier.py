@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 # Hosts repeat on every link; caching the split keeps scope checks cheap.
 _cached_host = lru_cache(maxsize=4096)(host_of)
 
+SETTLED_MEMO_SIZE = 2**17
+"""Link spellings remembered as settled (admitted or refused for good), about 15 MB at most.
+
+Most links of a page were seen before (navigation, footers): a hit skips scope checks,
+canonicalization and the state lookup. Only outcomes that can never change are remembered:
+a URL admitted once is a duplicate forever, and scope, scheme and length do not change
+during a crawl; depth and the page budget are checked before the memo.
+"""
+
 
 class Frontier:
     """Canonicalize, dedupe, scope and depth-check URLs, and hand out leased work."""
@@ -51,6 +60,7 @@ class Frontier:
         self._active = 0
         self._dispatched = 0
         self._producers = 0
+        self._settled: dict[str, SkipReason] = {}
         self._wakeup = asyncio.Event()
         self.finished = asyncio.Event()
         """Set once no more work will come: see the module docstring."""
@@ -93,9 +103,11 @@ class Frontier:
                 self._stats.skip("invalid_url")
                 continue
             self._scope.add_seed_host(host_of(valid))
-            request = self._admissible(valid, 0, None)
-            if request is not None:
-                requests.append(request)
+            outcome = self._classify(valid, 0, None)
+            if isinstance(outcome, Request):
+                requests.append(outcome)
+            else:
+                self._stats.skip(outcome)
         await self._admit(requests)
 
     async def add_links(self, parent: Request, links: Iterable[str]) -> None:
@@ -105,8 +117,28 @@ class Frontier:
         if max_depth is not None and depth > max_depth:
             self._stats.skip("too_deep", sum(1 for _ in links))
             return
-        requests = [r for url in links if (r := self._admissible(url, depth, parent.url))]
+        if self.budget_spent:
+            self._stats.skip("limit_reached", sum(1 for _ in links))
+            return
+        requests: list[Request] = []
+        for url in links:
+            reason = self._settled.get(url)
+            if reason is None:
+                outcome = self._classify(url, depth, parent.url)
+                self._settle(url, "duplicate" if isinstance(outcome, Request) else outcome)
+                if isinstance(outcome, Request):
+                    requests.append(outcome)
+                    continue
+                reason = outcome
+            self._stats.skip(reason)
         await self._admit(requests)
+
+    def _settle(self, url: str, reason: SkipReason) -> None:
+        if reason == "limit_reached":  # the only outcome that depends on the moment
+            return
+        if len(self._settled) >= SETTLED_MEMO_SIZE:
+            self._settled.clear()
+        self._settled[url] = reason
 
     async def check_redirect(self, target: str) -> str | None:
         """Return ``None`` to follow a redirect to ``target``, or why not to."""
@@ -158,19 +190,18 @@ class Frontier:
             return limit
         return max(0, min(limit, self._config.max_pages - self._dispatched))
 
-    def _admissible(self, url: str, depth: int, parent: str | None) -> Request | None:
+    def _classify(self, url: str, depth: int, parent: str | None) -> Request | SkipReason:
+        """Return the request for ``url``, or why it is not admitted (not yet deduplicated)."""
         reason = self._refusal(url)
         if reason is None and self.budget_spent:
             reason = "limit_reached"
         if reason is not None:
-            self._stats.skip(reason)
-            return None
+            return reason
         wire = defragment(url)
         try:
             key = canonicalize(wire)
         except ValueError:
-            self._stats.skip("invalid_url")
-            return None
+            return "invalid_url"
         return Request(url=wire, key=key, depth=depth, parent=parent)
 
     def _refusal(self, url: str) -> SkipReason | None:

@@ -261,11 +261,26 @@ def _links(root: Any, base: str) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(links), frozenset(unfollowed - followed)
 
 
+def remove_dot_segments(path: str) -> str:
+    """Resolve ``.`` and ``..`` in an absolute path (RFC 3986, section 5.2.4)."""
+    output: list[str] = []
+    segments = path.split("/")[1:]
+    for segment in segments:
+        if segment == "..":
+            if output:
+                output.pop()
+        elif segment != ".":
+            output.append(segment)
+    if segments and segments[-1] in (".", ".."):
+        output.append("")  # "/a/b/.." is the directory "/a/", not the file "/a"
+    return "/" + "/".join(output)
+
+
 class _Resolver:
     """Resolve hrefs against one base URL: the common shapes by concatenation, the rest
     (dot segments, ``http:path``, IPv6 hosts) by ``urljoin``, which is ten times slower."""
 
-    __slots__ = ("_base", "_directory", "_document", "_origin", "_scheme")
+    __slots__ = ("_base", "_directory", "_document", "_origin", "_path", "_scheme")
 
     def __init__(self, base: str) -> None:
         parts = urlsplit(base)
@@ -274,7 +289,8 @@ class _Resolver:
         self._scheme = parts.scheme
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._document = self._origin + path + (f"?{parts.query}" if parts.query else "")
-        self._directory = self._origin + path[: path.rfind("/") + 1]
+        self._path = path[: path.rfind("/") + 1]
+        self._directory = self._origin + self._path
 
     def __call__(self, href: str | None) -> str | None:
         """Return ``href`` as an absolute http(s) URL without fragment, or ``None``."""
@@ -293,9 +309,19 @@ class _Resolver:
             return None
         return f"{scheme}:{rest.partition('#')[0]}"
 
-    def _join(self, href: str) -> str:
-        if "./" in href or href.endswith(".") or "[" in href or "]" in href:
+    def _join_dotted(self, href: str) -> str:
+        """Resolve a relative or absolute-path href with dot segments, as urljoin would."""
+        if href[0] in "?#" or href.startswith("//") or _SCHEME.match(href):
             return urljoin(self._base, href)
+        end = min((i for i in (href.find("?"), href.find("#")) if i >= 0), default=len(href))
+        path = href[:end] if href[0] == "/" else self._path + href[:end]
+        return self._origin + remove_dot_segments(path) + href[end:]
+
+    def _join(self, href: str) -> str:
+        if "[" in href or "]" in href:
+            return urljoin(self._base, href)
+        if "./" in href or href.endswith("."):
+            return self._join_dotted(href)
         if href.startswith("//"):
             return f"{self._scheme}:{href}"
         first = href[0]
