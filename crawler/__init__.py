@@ -17,25 +17,28 @@ from crawler.errors import (
     ConfigError,
     CrawlerError,
     OutputError,
+    RecordsError,
     SeedError,
     StateCorruptError,
     StateError,
     StateMismatchError,
 )
 from crawler.models import RECORD_FIELDS, ErrorKind, Page, SkipReason
-from crawler.stats import CrawlStats
+from crawler.stats import CrawlProgress, CrawlStats
 
 __all__ = [
     "RECORD_FIELDS",
     "ConfigError",
     "Crawl",
     "CrawlConfig",
+    "CrawlProgress",
     "CrawlStats",
     "CrawlerError",
     "ErrorKind",
     "OutputError",
     "Page",
     "PageStream",
+    "RecordsError",
     "SeedError",
     "SkipReason",
     "StateCorruptError",

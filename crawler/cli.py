@@ -1,15 +1,21 @@
 """The ``crawl`` command: a thin shell that parses arguments, builds a config and runs a ``Crawl``.
 
-Exit status (``ExitStatus``): 0 the crawl ran, 1 an unexpected error, 2 bad input
-(usage, a malformed URL, an invalid option, an unreadable seeds file or unwritable
-output), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
+``crawl URL...`` crawls; ``crawl report FILE`` reads a crawl's output and reports on it
+(the first argument ``report`` picks the subcommand).
+
+Exit status (``ExitStatus``): 0 the crawl ran, 1 an unexpected error or (with
+``--fail-on-broken``) broken links found, 2 bad input (usage, a malformed URL, an invalid
+option, an unreadable seeds file or unwritable output), 130 stopped by SIGINT (Ctrl-C),
+143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import enum
+import json
 import logging
 import signal
 import sys
@@ -18,12 +24,20 @@ from typing import TYPE_CHECKING, NoReturn
 from crawler._version import __version__
 from crawler.config import CrawlConfig
 from crawler.engine import Crawl
-from crawler.errors import CrawlerError, SeedError
+from crawler.errors import CrawlerError, OutputError, SeedError
+from crawler.logs import configure_logging
+from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
+from crawler.records_io import read_records
+from crawler.report import TOP_PAGES, build_report, format_report
+from crawler.report_html import render_html
+from crawler.summary import format_summary
 from crawler.urls import validate_seed
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
+    from crawler.progress import Display
+    from crawler.report import Report
     from crawler.stats import CrawlStats
 
 log = logging.getLogger("crawler")
@@ -34,6 +48,7 @@ class ExitStatus(enum.IntEnum):
 
     OK = 0
     ERROR = 1
+    BROKEN_LINKS = 1  # with --fail-on-broken: the crawl or report found broken links
     USAGE = 2
     SIGINT = 128 + signal.SIGINT
     SIGTERM = 128 + signal.SIGTERM
@@ -73,12 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="crawl",
         description="Crawl web sites from seed URLs and write one record per page.",
-        epilog="Exit status: 0 done, 1 error, 2 bad input, 130 SIGINT, 143 SIGTERM.",
+        epilog="'crawl report FILE' reports on a crawl's output (see 'crawl report --help'). "
+        "Exit status: 0 done, 1 error or broken links (--fail-on-broken), 2 bad input, "
+        "130 SIGINT, 143 SIGTERM.",
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="seed URLs (http or https)")
     _add_output_options(parser)
     _add_limit_options(parser)
     _add_scope_options(parser)
+    _add_observability_options(parser)
     parser.add_argument("--version", action="version", version=f"crawl {__version__}")
     return parser
 
@@ -91,9 +109,19 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "--seeds-file", action="append", default=[], metavar="FILE",
         help="file of seed URLs, one per line ('-' for stdin); repeatable",
     )  # fmt: skip
-    group.add_argument("-q", "--quiet", action="store_true", help="no stats, errors only")
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv)")
-    group.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    group.add_argument(
+        "--fields", type=_field_list, metavar="F,F,...",
+        help="record fields to write, in this order (e.g. url,status,title,outlinks)",
+    )  # fmt: skip
+    group.add_argument(
+        "--include-links", action="store_true",
+        help="add 'outlinks' (the page's in-scope links) to every record",
+    )  # fmt: skip
+    group.add_argument("--stats-json", metavar="FILE", help="also write the summary as JSON")
+    group.add_argument(
+        "--fail-on-broken", action="store_true",
+        help="exit 1 if a page ended in an error or a 4xx/5xx status",
+    )  # fmt: skip
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +144,26 @@ def _add_scope_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--deny", action="append", default=[], metavar="REGEX")
 
 
+def _add_observability_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("progress and logging")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress, no stats")
+    group.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv)")
+    group.add_argument("--log-format", choices=("text", "json"), default="text")
+    group.add_argument(
+        "--no-progress", action="store_true",
+        help="no live display on a terminal: log a progress line every interval instead",
+    )  # fmt: skip
+    group.add_argument(
+        "--progress-interval", type=_positive_float, default=DEFAULT_LOG_INTERVAL, metavar="S",
+        help=f"seconds between progress log lines (default {DEFAULT_LOG_INTERVAL:g})",
+    )  # fmt: skip
+    group.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+
+
+def _field_list(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def config_from_args(args: argparse.Namespace) -> CrawlConfig:
     """Build the ``CrawlConfig`` the arguments describe.
 
@@ -136,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
         "deny_domains": tuple(args.deny_domain),
         "allow_patterns": tuple(args.allow),
         "deny_patterns": tuple(args.deny),
+        "fields": args.fields,
+        "include_links": args.include_links,
     }
     if args.user_agent is not None:
         options["user_agent"] = args.user_agent
@@ -159,10 +209,13 @@ def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO)[min(args.verbose, 1)]
     if args.verbose >= 2:
         level = logging.DEBUG
-    logging.basicConfig(level=level, format="crawl: %(levelname)s: %(message)s", stream=sys.stderr)
+    configure_logging(level, args.log_format)
+    if not args.quiet:
+        # Progress lines are the command's heartbeat: shown unless -q, whatever the level.
+        logging.getLogger("crawler.progress").setLevel(min(level, logging.INFO))
 
 
-async def _run(crawler: Crawl) -> tuple[CrawlStats, int | None]:
+async def _run(crawler: Crawl, display: Display | None) -> tuple[CrawlStats, int | None]:
     loop = asyncio.get_running_loop()
     received: list[int] = []
 
@@ -172,9 +225,13 @@ async def _run(crawler: Crawl) -> tuple[CrawlStats, int | None]:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    ticker = asyncio.create_task(refresh(display), name="crawl-progress") if display else None
     try:
         stats = await crawler.run()
     finally:
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return stats, (received[0] if received else None)
@@ -182,43 +239,124 @@ async def _run(crawler: Crawl) -> tuple[CrawlStats, int | None]:
 
 def format_stats(stats: CrawlStats) -> str:
     """Return the end-of-crawl summary printed on stderr."""
+    return format_summary(stats)
 
-    def counts(mapping: object) -> str:
-        items = sorted(dict(mapping).items())  # type: ignore[call-overload]
-        return ", ".join(f"{k}={v}" for k, v in items) or "none"
 
-    return "\n".join(
-        (
-            f"crawl: {stats.pages} pages in {stats.duration:.2f} s "
-            f"({stats.pages_per_second:.1f} pages/s), {stats.bytes} bytes; {stats.stop_reason}",
-            f"crawl: status: {counts(stats.status_classes)}",
-            f"crawl: errors: {counts(stats.errors)}",
-            f"crawl: skipped: {counts(stats.skipped)}",
-        )
+def _display(args: argparse.Namespace, crawler: Crawl) -> Display | None:
+    return choose_display(
+        crawler.progress,
+        quiet=args.quiet,
+        live=not args.no_progress,
+        interval=args.progress_interval,
+        records_on_terminal=args.output == "-" and sys.stdout.isatty(),
     )
+
+
+def _write_stats_json(path: str, stats: CrawlStats) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(stats.as_dict(), file, indent=2)
+            file.write("\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write stats {path!r}: {exc.strerror or exc}") from None
+
+
+def _check_stats_json(path: str | None) -> None:
+    if path is not None:
+        try:
+            open(path, "a").close()
+        except OSError as exc:
+            raise UsageError(f"cannot write stats {path!r}: {exc.strerror}") from None
 
 
 def _crawl_command(args: argparse.Namespace) -> int:
     _check_inputs(args)
     config = config_from_args(args)
+    _check_stats_json(args.stats_json)
     crawler = Crawl(args.urls, config, seed_files=args.seeds_file)
-    stats, signum = asyncio.run(_run(crawler))
+    display = _display(args, crawler)
+    with display or contextlib.nullcontext():
+        stats, signum = asyncio.run(_run(crawler, display))
     if not args.quiet:
         print(format_stats(stats), file=sys.stderr)
+    if args.stats_json is not None:
+        _write_stats_json(args.stats_json, stats)
     if signum is not None:
         return 128 + signum
+    if args.fail_on_broken and stats.broken:
+        return ExitStatus.BROKEN_LINKS
+    return ExitStatus.OK
+
+
+def build_report_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``crawl report FILE [options]``."""
+    parser = _Parser(
+        prog="crawl report",
+        description="Report on a crawl's output: broken links and the pages that link to "
+        "them, redirects worth fixing, slowest and largest pages, pages per depth.",
+        epilog="Exit status: 0 done, 1 broken links found (--fail-on-broken), 2 bad input.",
+    )
+    parser.add_argument("file", metavar="FILE", help="a crawl's output (JSON Lines or CSV), '-'")
+    parser.add_argument("--html", metavar="FILE", help="also write one self-contained HTML file")
+    parser.add_argument("--top", type=_non_negative_int, default=TOP_PAGES, metavar="N")
+    parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 if links are broken")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no text report on stdout")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+    parser.set_defaults(verbose=0, log_format="text")
+    return parser
+
+
+def _read_report(path: str, top: int) -> Report:
+    if path == "-":
+        return build_report(read_records(sys.stdin, "<stdin>"), top=top)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return build_report(read_records(file, path), top=top)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def _write_html(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    report = _read_report(args.file, args.top)
+    if args.html is not None:
+        _write_html(args.html, render_html(report, args.file))
+    if not args.quiet:
+        sys.stdout.write(format_report(report, args.file))
+    if args.fail_on_broken and report.broken_count:
+        return ExitStatus.BROKEN_LINKS
     return ExitStatus.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    ``crawl report ...`` runs the report subcommand; anything else is a crawl.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["report"]:
+        return _guarded(build_report_parser(), _report_command, arguments[1:])
+    return _guarded(build_parser(), _crawl_command, arguments)
+
+
+def _guarded(
+    parser: argparse.ArgumentParser,
+    command: Callable[[argparse.Namespace], int],
+    argv: Sequence[str],
+) -> int:
     traceback = False
     try:
         args = parser.parse_args(argv)
         traceback = args.traceback
         _configure_logging(args)
-        return _crawl_command(args)
+        return command(args)
     except (UsageError, SeedError, ValueError) as exc:
         return _report(exc, ExitStatus.USAGE, traceback)
     except CrawlerError as exc:

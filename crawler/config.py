@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from crawler._version import __version__
 from crawler.errors import ConfigError
+from crawler.models import OPTIONAL_RECORD_FIELDS, RECORD_FIELDS
 
 OutputFormat = Literal["jsonl", "csv"]
 
@@ -69,6 +70,9 @@ class CrawlConfig:
         output_format: ``"jsonl"`` (JSON Lines) or ``"csv"``.
         lease_seconds: How long a leased request stays claimed before another worker
             may take it; a worker renews the leases of requests it still works on.
+        fields: The record fields to write, in this order (``RECORD_FIELDS`` and
+            ``OPTIONAL_RECORD_FIELDS``); ``None`` writes ``RECORD_FIELDS``.
+        include_links: Add ``outlinks`` (the page's in-scope links) to the records.
     """
 
     concurrency: int = 16
@@ -95,6 +99,8 @@ class CrawlConfig:
     output: str | None = None
     output_format: OutputFormat = "jsonl"
     lease_seconds: float = 300.0
+    fields: tuple[str, ...] | None = None
+    include_links: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -115,11 +121,20 @@ class CrawlConfig:
             raise ConfigError(f"output_format must be 'jsonl' or 'csv', got {self.output_format!r}")
         if not self.user_agent.strip():
             raise ConfigError("user_agent must not be empty")
+        _fields(self.fields)
 
     @property
     def effective_queue_size(self) -> int:
         """The queue's ``maxsize``: ``queue_size``, or twice ``concurrency``."""
         return self.queue_size or 2 * self.concurrency
+
+    @property
+    def record_fields(self) -> tuple[str, ...]:
+        """The fields of a default record, in order: ``fields`` plus ``outlinks`` if asked."""
+        chosen = self.fields or RECORD_FIELDS
+        if self.include_links and "outlinks" not in chosen:
+            return (*chosen, "outlinks")
+        return chosen
 
     def replace(self, **changes: Any) -> CrawlConfig:
         """Return a copy with ``changes`` applied (and validated)."""
@@ -142,6 +157,20 @@ def _integer(name: str, value: int | None, *, minimum: int) -> None:
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+def _fields(names: tuple[str, ...] | None) -> None:
+    if names is None:
+        return
+    valid = (*RECORD_FIELDS, *OPTIONAL_RECORD_FIELDS)
+    if not names:
+        raise ConfigError(f"fields: no field given (valid: {', '.join(valid)})")
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"fields: unknown field {name!r} (valid: {', '.join(valid)})")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"fields: repeated field(s): {', '.join(repeated)}")
 
 
 def _tupled(options: dict[str, Any]) -> dict[str, Any]:

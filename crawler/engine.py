@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from crawler.config import CrawlConfig
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
+from crawler.models import RECORD_FIELDS
 from crawler.parser import is_html, parse_html
-from crawler.records import make_page, make_record
+from crawler.records import elapsed_ms, make_page, make_record
 from crawler.scope import Scope
 from crawler.seeds import from_file, from_urls
 from crawler.sinks import NullSink, open_sink
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from crawler.models import FetchResult, Page, ParsedHtml, Record, Request
     from crawler.sinks import Sink
     from crawler.state import StateBackend
-    from crawler.stats import CrawlStats
+    from crawler.stats import CrawlProgress, CrawlStats
 
     OnPage = Callable[[Page], Any]
 
@@ -71,6 +72,14 @@ class Crawl:
         self._sink: Sink = NullSink()
         self._fetcher: Fetcher | None = None
         self._started = False
+
+    def progress(self) -> CrawlProgress:
+        """Return the live figures of the crawl (cheap: a few counters, no I/O)."""
+        return self._stats.progress(
+            in_flight=len(self._in_flight),
+            outstanding=self._frontier.outstanding,
+            max_pages=self.config.max_pages,
+        )
 
     def stop(self) -> None:
         """End the crawl soon: in-flight work is cancelled, output flushed, stats returned."""
@@ -212,14 +221,16 @@ class Crawl:
         page = make_page(result, parsed)
         records = await self._records(page, result)
         self._sink.write(records)
-        self._stats.page(result.status, page.error, len(result.body))
+        self._stats.page(
+            result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
+        )
         if parsed is not None:
             await self._frontier.add_links(request, parsed.links)
         await self._frontier.complete(request)
 
     async def _records(self, page: Page, result: FetchResult) -> list[Record]:
         if self._on_page is None:
-            return [make_record(result, page)]
+            return [self._record(result, page)]
         try:
             returned = self._on_page(page)
             if inspect.isawaitable(returned):
@@ -227,8 +238,17 @@ class Crawl:
         except Exception as exc:
             log.warning("on_page failed for %s: %r", page.url, exc)
             page.error, page.error_detail = "callback", f"{type(exc).__name__}: {exc}"
-            return [make_record(result, page)]
-        return _returned_records(returned) or [make_record(result, page)]
+            return [self._record(result, page)]
+        return _returned_records(returned) or [self._record(result, page)]
+
+    def _record(self, result: FetchResult, page: Page) -> Record:
+        fields = self.config.record_fields
+        if fields == RECORD_FIELDS:
+            return make_record(result, page)
+        outlinks = (
+            [u for u in page.links if self._frontier.in_scope(u)] if "outlinks" in fields else []
+        )
+        return make_record(result, page, fields=fields, outlinks=outlinks)
 
 
 def _parse(result: FetchResult) -> ParsedHtml | None:

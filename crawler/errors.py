@@ -10,6 +10,7 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     ├── ConfigError (ValueError)      an invalid option; the message names the option
     ├── SeedError (ValueError)        a seed that is not an http(s) URL; carries ``url``
     ├── OutputError (OSError)         the output cannot be opened or written
+    ├── RecordsError (ValueError)     a crawl's output cannot be read back (``crawl report``)
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
         └── StateCorruptError         the state file is unreadable
@@ -36,6 +37,10 @@ class SeedError(CrawlerError, ValueError):
 
 class OutputError(CrawlerError, OSError):
     """The output file cannot be opened or written."""
+
+
+class RecordsError(CrawlerError, ValueError):
+    """A crawl's output (JSON Lines or CSV records) cannot be read; the message says where."""
 
 
 class StateError(CrawlerError):

@@ -140,6 +140,10 @@ class Frontier:
             self._settled.clear()
         self._settled[url] = reason
 
+    def in_scope(self, url: str) -> bool:
+        """Return whether ``url`` passes the scheme, length and scope checks (not depth, dedup)."""
+        return self._refusal(url) is None
+
     async def check_redirect(self, target: str) -> str | None:
         """Return ``None`` to follow a redirect to ``target``, or why not to."""
         reason = self._refusal(target)

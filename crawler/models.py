@@ -52,6 +52,10 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The fields of an output record, in output order."""
 
+OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks",)
+"""Fields a record carries only when asked for (``fields`` or ``include_links``):
+``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph."""
+
 
 @dataclass(frozen=True, slots=True)
 class Request:

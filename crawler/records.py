@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.models import Page
+from crawler.models import RECORD_FIELDS, Page
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from crawler.models import FetchResult, ParsedHtml, Record
 
 
@@ -30,8 +32,29 @@ def make_page(result: FetchResult, parsed: ParsedHtml | None) -> Page:
     )
 
 
-def make_record(result: FetchResult, page: Page) -> Record:
-    """Build the output record (``RECORD_FIELDS``) of one attempted URL."""
+def make_record(
+    result: FetchResult,
+    page: Page,
+    *,
+    fields: Sequence[str] = RECORD_FIELDS,
+    outlinks: Sequence[str] = (),
+) -> Record:
+    """Build the output record of one attempted URL: ``fields``, in that order.
+
+    Args:
+        result: The fetch.
+        page: The page built from it (its ``error`` may have been set by a callback).
+        fields: Names from ``RECORD_FIELDS`` and ``OPTIONAL_RECORD_FIELDS``.
+        outlinks: The page's in-scope links, written as ``outlinks`` if asked for.
+    """
+    record = _full_record(result, page)
+    if fields is RECORD_FIELDS:
+        return record
+    record["outlinks"] = list(outlinks)
+    return {name: record[name] for name in fields}
+
+
+def _full_record(result: FetchResult, page: Page) -> Record:
     return {
         "url": page.url,
         "final_url": page.final_url,
@@ -42,8 +65,13 @@ def make_record(result: FetchResult, page: Page) -> Record:
         "title": page.title,
         "links": len(page.links),
         "bytes": len(result.body),
-        "elapsed_ms": round(result.elapsed * 1000, 1),
+        "elapsed_ms": elapsed_ms(result),
         "fetched_at": result.fetched_at.isoformat().replace("+00:00", "Z"),
         "error": page.error,
         "error_detail": page.error_detail,
     }
+
+
+def elapsed_ms(result: FetchResult) -> float:
+    """Return the fetch time in milliseconds, rounded as records carry it."""
+    return round(result.elapsed * 1000, 1)

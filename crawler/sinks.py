@@ -96,11 +96,17 @@ class CsvSink(_FileSink):
             if not self._has_content():
                 csv.writer(buffer).writerow(self._fields)
         writer = csv.DictWriter(buffer, self._fields, extrasaction="ignore")
-        writer.writerows(records)
+        writer.writerows(_flat(r) for r in records)
         self._emit(buffer.getvalue().encode())
 
     def _has_content(self) -> bool:
         return self._owned and self._file.tell() > 0
+
+
+def _flat(record: Record) -> Record:
+    """Return ``record`` with lists and mappings (``outlinks``) as JSON text, one CSV cell each."""
+    nested = (list, tuple, dict)
+    return {k: json.dumps(v) if isinstance(v, nested) else v for k, v in record.items()}
 
 
 def open_sink(path: str | None, output_format: OutputFormat, *, append: bool = False) -> Sink:

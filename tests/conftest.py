@@ -98,3 +98,51 @@ async def serve() -> AsyncIterator[Callable[[Site], Awaitable[Site]]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+def broken_link_site() -> Site:
+    """Return a site with known broken links (see ``BROKEN_LINKS``) and one redirect to fix.
+
+    ``/`` → ``/a``, ``/b``, ``/missing`` (404), ``/moved`` (301 to ``/c``), ``/error`` (500);
+    ``/a`` → ``/missing``, ``/gone`` (410), a refused port on the same host, ``/``;
+    ``/b`` → ``/a``, ``/moved-to-missing`` (302 to ``/nowhere``, a 404).
+    """
+    site = Site(
+        pages={
+            "/": ["/a", "/b", "/missing", "/moved", "/error"],
+            "/a": ["/missing", "/gone", "http://127.0.0.1:1/refused", "/"],
+            "/b": ["/a", "/moved-to-missing"],
+            "/c": [],
+        }
+    )
+
+    def status(code: int) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=code, text=f"status {code}")
+
+        return handler
+
+    def redirect(code: int, target: str) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=code, headers={"Location": target})
+
+        return handler
+
+    site.handlers.update(
+        {
+            "/gone": status(410),
+            "/error": status(500),
+            "/moved": redirect(301, "/c"),
+            "/moved-to-missing": redirect(302, "/nowhere"),
+        }
+    )
+    return site
+
+
+BROKEN_LINKS: dict[str, dict[str, set[str]]] = {
+    "404 Not Found": {"/missing": {"/", "/a"}, "/moved-to-missing": {"/b"}},
+    "410 Gone": {"/gone": {"/a"}},
+    "500 Internal Server Error": {"/error": {"/"}},
+    "connection": {"http://127.0.0.1:1/refused": {"/a"}},
+}
+"""``broken_link_site``'s broken links: group → path (or URL) → the pages linking there."""

@@ -157,3 +157,42 @@ async def test_sigterm_exits_143(serve, tmp_path):
 def test_python_dash_m_and_console_script_agree():
     result = subprocess.run(["crawl", "--version"], capture_output=True, text=True, check=False)
     assert result.stdout.strip() == f"crawl {__version__}"
+
+
+async def test_fields_select_and_order_jsonl_and_csv(serve, tmp_path):
+    site = await serve(Site(pages={"/": ["/a", "http://other.invalid/x"], "/a": []}))
+    jsonl, csv_out = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    fields = "title,url,outlinks,status"
+    code, err = await run_async(site.url("/"), "-o", str(jsonl), "--fields", fields, "-q")
+    assert (code, err) == (0, "")
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [list(r) for r in records] == [["title", "url", "outlinks", "status"]] * 2
+    home = next(r for r in records if r["url"] == site.url("/"))
+    assert home == {"title": "/", "url": site.url("/"), "outlinks": [site.url("/a")], "status": 200}
+    args = (site.url("/"), "-o", str(csv_out), "--format", "csv", "--fields", fields, "-q")
+    assert (await run_async(*args))[0] == 0
+    lines = csv_out.read_text().splitlines()
+    assert lines[0] == "title,url,outlinks,status"
+    assert f'/,{site.url("/")},"[""{site.url("/a")}""]",200' in lines
+
+
+async def test_include_links_adds_outlinks_to_the_default_record(serve, tmp_path):
+    site = await serve(Site(pages={"/": ["/a"], "/a": ["/"]}))
+    out = tmp_path / "out.jsonl"
+    assert (await run_async(site.url("/"), "-o", str(out), "--include-links", "-q"))[0] == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [list(r)[-2:] for r in records] == [["error_detail", "outlinks"]] * 2
+    assert {r["url"]: r["outlinks"] for r in records} == {
+        site.url("/"): [site.url("/a")],
+        site.url("/a"): [site.url("/")],
+    }
+
+
+def test_unknown_field_is_one_line_listing_the_valid_ones():
+    result = run("http://x/", "--fields", "url,nope")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "crawl: error: fields: unknown field 'nope' (valid: url, final_url, status, depth, "
+        "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
+        "outlinks)\n"
+    )

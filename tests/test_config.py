@@ -52,3 +52,27 @@ def test_from_options_names_unknown_options_and_accepts_lists():
     with pytest.raises(ConfigError, match=r"^unknown option\(s\): bogus$"):
         CrawlConfig.from_options({"bogus": 1})
     assert CrawlConfig.from_options({"allow_domains": ["a.com"]}).allow_domains == ("a.com",)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (("url", "bogus"), "fields: unknown field 'bogus' (valid: url, final_url, status, depth, "
+         "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
+         "outlinks)"),
+        ((), "fields: no field given (valid: url, final_url, status, depth, parent, content_type, "
+         "title, links, bytes, elapsed_ms, fetched_at, error, error_detail, outlinks)"),
+        (("url", "status", "url"), "fields: repeated field(s): url"),
+    ],
+)  # fmt: skip
+def test_invalid_fields_list_the_valid_ones(fields, message):
+    with pytest.raises(ConfigError, match=f"^{__import__('re').escape(message)}$"):
+        CrawlConfig(fields=fields)
+
+
+def test_record_fields():
+    assert CrawlConfig().record_fields[-1] == "error_detail"
+    assert CrawlConfig(include_links=True).record_fields[-2:] == ("error_detail", "outlinks")
+    assert CrawlConfig(fields=("title", "url")).record_fields == ("title", "url")
+    both = CrawlConfig(fields=("outlinks", "url"), include_links=True)
+    assert both.record_fields == ("outlinks", "url")

@@ -1,8 +1,9 @@
 import crawler
 
 PUBLIC = [
-    "RECORD_FIELDS", "ConfigError", "Crawl", "CrawlConfig", "CrawlStats", "CrawlerError",
-    "ErrorKind", "OutputError", "Page", "PageStream", "SeedError", "SkipReason",
+    "RECORD_FIELDS", "ConfigError", "Crawl", "CrawlConfig", "CrawlProgress", "CrawlStats",
+    "CrawlerError", "ErrorKind", "OutputError", "Page", "PageStream", "RecordsError", "SeedError",
+    "SkipReason",
     "StateCorruptError", "StateError", "StateMismatchError", "__version__", "crawl",
     "iter_pages",
 ]  # fmt: skip
