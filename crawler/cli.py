@@ -296,9 +296,14 @@ def build_report_parser() -> argparse.ArgumentParser:
         "them, redirects worth fixing, slowest and largest pages, pages per depth.",
         epilog="Exit status: 0 done, 1 broken links found (--fail-on-broken), 2 bad input.",
     )
-    parser.add_argument("file", metavar="FILE", help="a crawl's output (JSON Lines or CSV), '-'")
+    parser.add_argument(
+        "file", metavar="FILE", help="a crawl's output (JSON Lines or CSV); '-' for stdin"
+    )
     parser.add_argument("--html", metavar="FILE", help="also write one self-contained HTML file")
-    parser.add_argument("--top", type=_non_negative_int, default=TOP_PAGES, metavar="N")
+    parser.add_argument(
+        "--top", type=_non_negative_int, default=TOP_PAGES, metavar="N",
+        help=f"how many slowest and largest pages to list (default {TOP_PAGES})",
+    )  # fmt: skip
     parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 if links are broken")
     parser.add_argument("-q", "--quiet", action="store_true", help="no text report on stdout")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks of errors")

@@ -15,17 +15,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Protocol, TypeAlias
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
-
 from crawler.stats import CrawlProgress
 from crawler.summary import human_bytes
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from rich.console import Group
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +130,12 @@ class LogDisplay:
 
 def render(progress: CrawlProgress, rate: float) -> Group:
     """Return the live display of ``progress``: a line of figures, and a bar under a budget."""
+    # rich is imported only when drawing on a terminal: pipes and CI start faster without it.
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
     p = progress
     figures = Text.assemble(
         ("crawling ", "bold"),
@@ -160,6 +162,9 @@ class LiveDisplay:
     interval = REFRESH_SECONDS
 
     def __init__(self, source: Source, stream: IO[str] | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self._source = source
         self._console = Console(file=stream or sys.stderr, stderr=True)
         self._live = Live(

@@ -253,3 +253,42 @@ def test_choose_display(monkeypatch):
     assert isinstance(choose_display(source, quiet=False, live=True, **on_terminal), LogDisplay)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert isinstance(choose_display(source, quiet=False, live=True, **choose), LogDisplay)
+
+
+LOG_DURING_DISPLAY = """
+import logging
+from crawler.logs import configure_logging
+from crawler.progress import LiveDisplay
+from crawler.stats import CrawlProgress
+configure_logging(logging.WARNING)
+figures = CrawlProgress(pages=1, discovered=2, in_flight=1, queued=0, errors=0, bytes=10,
+                        elapsed=1.0, max_pages=None)
+with LiveDisplay(lambda: figures) as display:
+    display.tick()
+    logging.getLogger("crawler.x").warning("during")
+    display.tick()
+logging.getLogger("crawler.x").warning("after")
+"""
+
+
+def test_log_records_print_above_the_live_display():
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOG_DURING_DISPLAY], stderr=slave, env=terminal_env()
+    )
+    os.close(slave)
+    data = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child has exited
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    assert proc.wait(timeout=30) == 0
+    drawn = data.decode()
+    # The display is erased, the record printed, and the display drawn again below it.
+    assert "\x1b[2Kcrawl: WARNING: during\r\n\x1b[1mcrawling " in drawn
+    assert drawn.endswith("\x1b[?25hcrawl: WARNING: after\r\n")  # the handler is restored
