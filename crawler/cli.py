@@ -2,7 +2,8 @@
 
 Exit status (``ExitStatus``): 0 the crawl ran, 1 an unexpected error, 2 bad input
 (usage, a malformed URL, an invalid option, an unreadable seeds file or unwritable
-output), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
+output, a state file of another crawl or a corrupt one), 130 stopped by SIGINT
+(Ctrl-C), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import enum
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -19,11 +21,13 @@ from crawler._version import __version__
 from crawler.config import CrawlConfig
 from crawler.engine import Crawl
 from crawler.errors import CrawlerError, SeedError
+from crawler.state import open_state
 from crawler.urls import validate_seed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from crawler.state import StateCounts
     from crawler.stats import CrawlStats
 
 log = logging.getLogger("crawler")
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(parser)
     _add_limit_options(parser)
     _add_scope_options(parser)
+    _add_state_options(parser)
     parser.add_argument("--version", action="version", version=f"crawl {__version__}")
     return parser
 
@@ -116,6 +121,22 @@ def _add_scope_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--deny", action="append", default=[], metavar="REGEX")
 
 
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("state (crash-safe, resumable crawls)")
+    group.add_argument(
+        "--state", metavar="FILE",
+        help="keep the crawl's state in this SQLite file; the same command resumes the crawl",
+    )  # fmt: skip
+    group.add_argument(
+        "--force", action="store_true",
+        help="continue a state file that belongs to another crawl (other seeds or scope)",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume-info", action="store_true",
+        help="print what the --state file holds (pending, in flight, done, seen) and exit",
+    )  # fmt: skip
+
+
 def config_from_args(args: argparse.Namespace) -> CrawlConfig:
     """Build the ``CrawlConfig`` the arguments describe.
 
@@ -136,6 +157,8 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
         "deny_domains": tuple(args.deny_domain),
         "allow_patterns": tuple(args.allow),
         "deny_patterns": tuple(args.deny),
+        "state": args.state,
+        "force_state": args.force,
     }
     if args.user_agent is not None:
         options["user_agent"] = args.user_agent
@@ -198,7 +221,31 @@ def format_stats(stats: CrawlStats) -> str:
     )
 
 
+async def _state_counts(path: str) -> StateCounts:
+    state = open_state(path)
+    await state.open()
+    try:
+        return await state.counts()
+    finally:
+        await state.close()
+
+
+def _resume_info(args: argparse.Namespace) -> int:
+    if args.state is None:
+        raise UsageError("--resume-info needs --state FILE")
+    if not os.path.exists(args.state):
+        raise UsageError(f"no state file {args.state!r}")
+    counts = asyncio.run(_state_counts(args.state))
+    print(
+        f"state {args.state}: pending {counts.pending}, in flight {counts.leased}, "
+        f"done {counts.done}, seen {counts.seen}"
+    )
+    return ExitStatus.OK
+
+
 def _crawl_command(args: argparse.Namespace) -> int:
+    if args.resume_info:
+        return _resume_info(args)
     _check_inputs(args)
     config = config_from_args(args)
     crawler = Crawl(args.urls, config, seed_files=args.seeds_file)

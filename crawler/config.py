@@ -69,6 +69,10 @@ class CrawlConfig:
         output_format: ``"jsonl"`` (JSON Lines) or ``"csv"``.
         lease_seconds: How long a leased request stays claimed before another worker
             may take it; a worker renews the leases of requests it still works on.
+        state: Where the crawl's state lives: ``None`` in memory (gone at exit), a file
+            path for SQLite (durable: a crawl with the same state file resumes).
+        force_state: Continue a state file bound to another crawl (other seeds or scope
+            options) instead of refusing it.
     """
 
     concurrency: int = 16
@@ -95,6 +99,8 @@ class CrawlConfig:
     output: str | None = None
     output_format: OutputFormat = "jsonl"
     lease_seconds: float = 300.0
+    state: str | None = None
+    force_state: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -115,6 +121,8 @@ class CrawlConfig:
             raise ConfigError(f"output_format must be 'jsonl' or 'csv', got {self.output_format!r}")
         if not self.user_agent.strip():
             raise ConfigError("user_agent must not be empty")
+        if self.state is not None and not self.state:
+            raise ConfigError("state must be a path or None, got ''")
 
     @property
     def effective_queue_size(self) -> int:
