@@ -302,13 +302,14 @@ class _Store:
 
 
 def _configure(db: sqlite3.Connection, path: str) -> None:
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+    # Check before any write: a file that is not ours is refused untouched.
     (check,) = db.execute("PRAGMA quick_check").fetchone()
     if check != "ok":
         raise StateCorruptError(f"state file {path!r} is corrupt: {check}")
     create_schema(db, path)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     version = read_meta(db, "schema")
     if version != SCHEMA_VERSION:
         raise StateCorruptError(f"state file {path!r} has schema {version!r}, not {SCHEMA_VERSION}")
