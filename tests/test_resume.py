@@ -70,10 +70,7 @@ async def test_resume_info_prints_the_counts(serve, tmp_path):
     state, out = tmp_path / "crawl.db", tmp_path / "out.jsonl"
     proc = await start(site, state, out, "--max-pages", "5")
     await asyncio.wait_for(proc.communicate(), 30)
-    info = subprocess.run(
-        [*CRAWL, "--state", str(state), "--resume-info"], capture_output=True, text=True,
-        timeout=30, check=False,
-    )  # fmt: skip
+    info = await asyncio.to_thread(run_cli, "--state", str(state), "--resume-info")
     assert (info.returncode, info.stderr) == (0, "")
     assert info.stdout == f"state {state}: pending 0, in flight 0, done 5, seen 5\n"
 
