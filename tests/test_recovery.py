@@ -8,7 +8,7 @@ from crawler.recovery import truncate_partial_line, written_urls
 def test_partial_last_line_is_cut(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"url": "a"}\n{"url": "b"}\n{"url": "c", "sta')
-    assert truncate_partial_line(str(out)) == 16
+    assert truncate_partial_line(str(out)) == 17
     assert out.read_bytes() == b'{"url": "a"}\n{"url": "b"}\n'
 
 
