@@ -113,6 +113,14 @@ def crawler_argv(job: Job) -> list[str]:
     return argv
 
 
+def crawler_state_argv(job: Job) -> list[str]:
+    """Build our crawler's command with a fresh SQLite ``--state`` file in the run's directory."""
+    state = job.workdir / "crawl.db"
+    for stale in (state, state.with_name("crawl.db-wal"), state.with_name("crawl.db-shm")):
+        stale.unlink(missing_ok=True)  # a finished state would make the next round a no-op
+    return [*crawler_argv(job), "--state", str(state)]
+
+
 def module_missing(module: str, install: str) -> Callable[[Job], str | None]:
     """Return a check that ``module`` is importable, naming the command that installs it."""
 
@@ -183,6 +191,7 @@ def scrapy_argv(job: Job) -> list[str]:
 
 CONTENDERS = (
     Contender("crawler", crawler_missing, crawler_argv, jsonl_urls),
+    Contender("crawler-state", crawler_missing, crawler_state_argv, jsonl_urls),
     Contender(
         "scrapy", module_missing("scrapy", "pip install -e '.[bench]'"), scrapy_argv, jsonl_urls
     ),

@@ -5,8 +5,8 @@
 
 Exit status (``ExitStatus``): 0 the crawl ran, 1 an unexpected error or (with
 ``--fail-on-broken``) broken links found, 2 bad input (usage, a malformed URL, an invalid
-option, an unreadable seeds file or unwritable output), 130 stopped by SIGINT (Ctrl-C),
-143 stopped by SIGTERM.
+option, an unreadable seeds file or unwritable output, a state file of another crawl or a
+corrupt one), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -30,6 +31,7 @@ from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
 from crawler.records_io import read_records
 from crawler.report import TOP_PAGES, build_report, format_report
 from crawler.report_html import render_html
+from crawler.state import open_state
 from crawler.summary import format_summary
 from crawler.urls import validate_seed
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
     from crawler.progress import Display
     from crawler.report import Report
+    from crawler.state import StateCounts
     from crawler.stats import CrawlStats
 
 log = logging.getLogger("crawler")
@@ -97,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_options(parser)
     _add_scope_options(parser)
     _add_observability_options(parser)
+    _add_state_options(parser)
     parser.add_argument("--version", action="version", version=f"crawl {__version__}")
     return parser
 
@@ -164,6 +168,22 @@ def _field_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("state (crash-safe, resumable crawls)")
+    group.add_argument(
+        "--state", metavar="FILE",
+        help="keep the crawl's state in this SQLite file; the same command resumes the crawl",
+    )  # fmt: skip
+    group.add_argument(
+        "--force", action="store_true",
+        help="continue a state file that belongs to another crawl (other seeds or scope)",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume-info", action="store_true",
+        help="print what the --state file holds (pending, in flight, done, seen) and exit",
+    )  # fmt: skip
+
+
 def config_from_args(args: argparse.Namespace) -> CrawlConfig:
     """Build the ``CrawlConfig`` the arguments describe.
 
@@ -186,6 +206,8 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
         "deny_patterns": tuple(args.deny),
         "fields": args.fields,
         "include_links": args.include_links,
+        "state": args.state,
+        "force_state": args.force,
     }
     if args.user_agent is not None:
         options["user_agent"] = args.user_agent
@@ -269,7 +291,31 @@ def _check_stats_json(path: str | None) -> None:
             raise UsageError(f"cannot write stats {path!r}: {exc.strerror}") from None
 
 
+async def _state_counts(path: str) -> StateCounts:
+    state = open_state(path)
+    await state.open()
+    try:
+        return await state.counts()
+    finally:
+        await state.close()
+
+
+def _resume_info(args: argparse.Namespace) -> int:
+    if args.state is None:
+        raise UsageError("--resume-info needs --state FILE")
+    if not os.path.exists(args.state):
+        raise UsageError(f"no state file {args.state!r}")
+    counts = asyncio.run(_state_counts(args.state))
+    print(
+        f"state {args.state}: pending {counts.pending}, in flight {counts.leased}, "
+        f"done {counts.done}, seen {counts.seen}"
+    )
+    return ExitStatus.OK
+
+
 def _crawl_command(args: argparse.Namespace) -> int:
+    if args.resume_info:
+        return _resume_info(args)
     _check_inputs(args)
     config = config_from_args(args)
     _check_stats_json(args.stats_json)

@@ -73,6 +73,10 @@ class CrawlConfig:
         fields: The record fields to write, in this order (``RECORD_FIELDS`` and
             ``OPTIONAL_RECORD_FIELDS``); ``None`` writes ``RECORD_FIELDS``.
         include_links: Add ``outlinks`` (the page's in-scope links) to the records.
+        state: Where the crawl's state lives: ``None`` in memory (gone at exit), a file
+            path for SQLite (durable: a crawl with the same state file resumes).
+        force_state: Continue a state file bound to another crawl (other seeds or scope
+            options) instead of refusing it.
     """
 
     concurrency: int = 16
@@ -101,6 +105,8 @@ class CrawlConfig:
     lease_seconds: float = 300.0
     fields: tuple[str, ...] | None = None
     include_links: bool = False
+    state: str | None = None
+    force_state: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -122,6 +128,8 @@ class CrawlConfig:
         if not self.user_agent.strip():
             raise ConfigError("user_agent must not be empty")
         _fields(self.fields)
+        if self.state is not None and not self.state:
+            raise ConfigError("state must be a path or None, got ''")
 
     @property
     def effective_queue_size(self) -> int:

@@ -26,10 +26,12 @@ from crawler.frontier import Frontier
 from crawler.models import RECORD_FIELDS
 from crawler.parser import is_html, parse_html
 from crawler.records import elapsed_ms, make_page, make_record
+from crawler.recovery import truncate_partial_line, written_urls
 from crawler.scope import Scope
 from crawler.seeds import from_file, from_urls
 from crawler.sinks import NullSink, open_sink
-from crawler.state.memory import MemoryState
+from crawler.state import open_state
+from crawler.state.identity import crawl_identity
 from crawler.stats import StatsRecorder
 
 if TYPE_CHECKING:
@@ -59,9 +61,13 @@ class Crawl:
         state: StateBackend | None = None,
     ) -> None:
         self.config = config or CrawlConfig()
-        self._seed_sources = [from_urls(list(seeds)), *(from_file(p) for p in seed_files)]
+        seeds = list(seeds)
+        self._seed_sources = [from_urls(seeds), *(from_file(p) for p in seed_files)]
+        self._identity = crawl_identity(seeds, seed_files, self.config)
         self._on_page = on_page
-        self._state: StateBackend = state or MemoryState()
+        self._state: StateBackend = state or open_state(self.config.state)
+        # Keys whose record is in the output but whose request is not acked: never released.
+        self._written: set[str] = set()
         self._stats = StatsRecorder()
         self._frontier = Frontier(self.config, self._state, Scope(self.config), self._stats)
         self._queue: asyncio.Queue[Request] = asyncio.Queue(self.config.effective_queue_size)
@@ -95,21 +101,37 @@ class Crawl:
         if self._started:
             raise RuntimeError("a Crawl can run only once")
         self._started = True
-        self._sink = open_sink(self.config.output, self.config.output_format)
+        await self._state.open()
         try:
-            await self._state.open()
+            resumed = await self._state.bind(self._identity, force=self.config.force_state)
+            taken_over = await self._frontier.resume()
+            self._sink = await self._open_output(resumed, taken_over)
             try:
                 async with Fetcher(self.config) as fetcher:
                     self._fetcher = fetcher
-                    await self._frontier.resume()
                     await self._supervise()
             finally:
-                await self._state.close()
+                self._sink.close()
         finally:
-            self._sink.close()
+            await self._state.close()
         if self._failure is not None:
             raise self._failure
         return self._stats.snapshot()
+
+    async def _open_output(self, resumed: bool, taken_over: list[Request]) -> Sink:
+        """Open the sink; on resume, append, after reconciling the file with the state.
+
+        See ``crawler.recovery``: a partial last line is cut, and the taken-over requests
+        whose records are already in the file will not be written again.
+        """
+        output, output_format = self.config.output, self.config.output_format
+        if resumed and output not in (None, "-"):
+            await asyncio.to_thread(truncate_partial_line, output)
+            wanted = {r.url for r in taken_over}
+            found = await asyncio.to_thread(written_urls, output, output_format, wanted)
+            self._written = {r.key for r in taken_over if r.url in found}
+            log.info("resuming: %d in flight, %d already written", len(wanted), len(found))
+        return open_sink(output, output_format, append=resumed)
 
     async def _supervise(self) -> None:
         tasks = self._start_tasks()
@@ -160,7 +182,9 @@ class Crawl:
         return "time_limit"
 
     async def _release_unfinished(self) -> None:
-        unfinished = [*self._staged, *self._drain_queue(), *self._in_flight]
+        # A request whose record is written stays leased: the next run takes it over.
+        queued = [*self._staged, *self._drain_queue(), *self._in_flight]
+        unfinished = [r for r in queued if r.key not in self._written]
         self._staged.clear()
         self._in_flight.clear()
         if unfinished:
@@ -220,13 +244,16 @@ class Crawl:
         parsed = _parse(result)
         page = make_page(result, parsed)
         records = await self._records(page, result)
-        self._sink.write(records)
+        if request.key not in self._written:
+            self._sink.write(records)
+            self._written.add(request.key)
         self._stats.page(
             result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
         )
         if parsed is not None:
             await self._frontier.add_links(request, parsed.links)
         await self._frontier.complete(request)
+        self._written.discard(request.key)
 
     async def _records(self, page: Page, result: FetchResult) -> list[Record]:
         if self._on_page is None:

@@ -61,6 +61,7 @@ class Frontier:
         self._dispatched = 0
         self._producers = 0
         self._settled: dict[str, SkipReason] = {}
+        self._taken_over: list[Request] = []
         self._wakeup = asyncio.Event()
         self.finished = asyncio.Event()
         """Set once no more work will come: see the module docstring."""
@@ -76,12 +77,24 @@ class Frontier:
         limit = self._config.max_pages
         return limit is not None and self._dispatched >= limit
 
-    async def resume(self) -> None:
-        """Count the work a state backend already holds (a resumed crawl)."""
+    async def resume(self) -> list[Request]:
+        """Count the work a state backend already holds, and take over its leases.
+
+        The requests leased at a crash (or kept leased by a stop because their record was
+        written) are renewed and handed out first, before any pending one; they count as
+        pending until then. ``max_pages`` counts the requests done in earlier runs.
+
+        Returns:
+            The requests taken over.
+        """
+        self._taken_over = await self._state.leased()
+        if self._taken_over:
+            await self._state.renew(self._taken_over, lease_seconds=self._config.lease_seconds)
         counts = await self._state.counts()
-        self._pending = counts.pending
+        self._pending = counts.pending + len(self._taken_over)
         self._dispatched = counts.done
         self._wakeup.set()
+        return list(self._taken_over)
 
     def producer_started(self) -> None:
         """Note a running seed producer: the crawl cannot finish before it is done."""
@@ -187,6 +200,9 @@ class Frontier:
         self._pending += len(requests)
 
     async def _lease(self, limit: int) -> list[Request]:
+        if self._taken_over:
+            batch, self._taken_over = self._taken_over[:limit], self._taken_over[limit:]
+            return batch
         return await self._state.lease(limit, lease_seconds=self._config.lease_seconds)
 
     def _budget(self, limit: int) -> int:

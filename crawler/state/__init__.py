@@ -7,6 +7,13 @@ has passed is expired, and the next ``lease`` call returns it to pending first.
 
 A worker that is slow renews its leases; one that lost a lease (it expired and another
 worker took the request) learns it from ``ack`` returning ``False``.
+
+``close`` keeps the leases still held: a durable backend returns them from ``leased()``
+on the next run, which takes them over (their records may already be in the output: see
+``crawler.recovery``). Every backend takes a ``clock`` (seconds, a callable) so that
+lease expiry can be tested without sleeping.
+
+``open_state(location)`` picks the backend: ``None`` is memory, a path is SQLite.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from crawler.errors import StateError
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from crawler.models import Request
 
@@ -44,13 +53,15 @@ class StateBackend(Protocol):
         """Prepare the backend for use."""
 
     async def close(self) -> None:
-        """Release the backend's resources; leases still held go back to pending."""
+        """Make what was done durable and release the resources; leases still held are kept."""
 
     async def bind(self, identity: str, *, force: bool = False) -> bool:
         """Tie the state to one crawl's identity (seeds and scope options).
 
+        With ``force`` the state is re-bound to ``identity`` and its work kept.
+
         Returns:
-            ``True`` when the state already held this crawl (a resume).
+            ``True`` when the state already held a crawl (a resume).
 
         Raises:
             StateMismatchError: The state belongs to another crawl and ``force`` is false.
@@ -81,4 +92,21 @@ class StateBackend(Protocol):
         """Return the current counts."""
 
 
-__all__ = ["StateBackend", "StateCounts"]
+def open_state(location: str | None, *, clock: Callable[[], float] | None = None) -> StateBackend:
+    """Return the backend for ``location``: ``None`` for memory, a file path for SQLite.
+
+    Raises:
+        StateError: ``location`` names a backend that does not exist yet (``redis://``).
+    """
+    if location is None:
+        from crawler.state.memory import MemoryState
+
+        return MemoryState() if clock is None else MemoryState(clock=clock)
+    if "://" in location:
+        raise StateError(f"unsupported state location {location!r}: give a file path")
+    from crawler.state.sqlite import SqliteState
+
+    return SqliteState(location) if clock is None else SqliteState(location, clock=clock)
+
+
+__all__ = ["StateBackend", "StateCounts", "open_state"]

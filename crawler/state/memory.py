@@ -11,7 +11,7 @@ from crawler.state import StateCounts
 from crawler.urls import fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from crawler.models import Request
 
@@ -19,25 +19,24 @@ if TYPE_CHECKING:
 class MemoryState:
     """Pending requests in a deque, the seen set as 64-bit fingerprints (about 60 bytes a URL)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._pending: deque[Request] = deque()
         self._leased: dict[str, tuple[Request, float]] = {}
         self._seen: set[int] = set()
         self._done = 0
         self._identity: str | None = None
-        self._now = time.monotonic
+        self._now = clock
 
     async def open(self) -> None:
         """Nothing to open."""
 
     async def close(self) -> None:
-        """Return outstanding leases to pending."""
-        await self.release([request for request, _ in self._leased.values()])
+        """Nothing to close; leases still held are kept (see ``StateBackend.close``)."""
 
     async def bind(self, identity: str, *, force: bool = False) -> bool:
         """Tie the state to one crawl; a second, different identity is refused."""
         if self._identity is None or force:
-            resumed = self._identity == identity
+            resumed = self._identity is not None
             self._identity = identity
             return resumed
         if self._identity != identity:

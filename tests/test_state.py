@@ -1,0 +1,200 @@
+"""One contract for every state backend: add the next backend to ``BACKENDS``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from crawler.errors import StateMismatchError
+from crawler.models import Request
+from crawler.state import StateBackend, StateCounts, open_state
+from crawler.state.memory import MemoryState
+from crawler.state.sqlite import SqliteState
+
+pytestmark = pytest.mark.timeout(30)
+LEASE = 10.0
+
+
+class Clock:
+    """A clock the test moves by hand: lease expiry without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def memory(tmp_path: Path, clock: Clock) -> StateBackend:
+    return MemoryState(clock=clock)
+
+
+def sqlite(tmp_path: Path, clock: Clock) -> StateBackend:
+    return SqliteState(str(tmp_path / "state.db"), clock=clock)
+
+
+BACKENDS: dict[str, Callable[[Path, Clock], StateBackend]] = {"memory": memory, "sqlite": sqlite}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def state(request, tmp_path, clock) -> AsyncIterator[StateBackend]:
+    backend = BACKENDS[request.param](tmp_path, clock)
+    await backend.open()
+    yield backend
+    await backend.close()
+
+
+def req(name: str, depth: int = 0, parent: str | None = None) -> Request:
+    return Request(url=f"http://h/{name}", key=f"http://h/{name}", depth=depth, parent=parent)
+
+
+async def test_add_admits_each_key_once_in_order(state):
+    admitted = await state.add([req("a"), req("b"), req("a")])
+    assert admitted == [req("a"), req("b")]
+    assert await state.add([req("b"), req("c")]) == [req("c")]
+    assert await state.counts() == StateCounts(pending=3, leased=0, done=0, seen=3)
+
+
+async def test_claim_marks_seen_without_queueing(state):
+    assert await state.claim("http://h/r") is True
+    assert await state.claim("http://h/r") is False
+    assert await state.add([req("r")]) == []
+    assert await state.counts() == StateCounts(pending=0, leased=0, done=0, seen=1)
+
+
+async def test_lease_is_fifo_and_keeps_depth_and_parent(state):
+    await state.add([req("a"), req("b", 2, "http://h/a"), req("c")])
+    assert await state.lease(2, lease_seconds=LEASE) == [req("a"), req("b", 2, "http://h/a")]
+    assert await state.lease(5, lease_seconds=LEASE) == [req("c")]
+    assert await state.lease(5, lease_seconds=LEASE) == []
+    assert await state.counts() == StateCounts(pending=0, leased=3, done=0, seen=3)
+
+
+async def test_ack_marks_done_once(state):
+    await state.add([req("a")])
+    [leased] = await state.lease(1, lease_seconds=LEASE)
+    assert await state.ack(leased) is True
+    assert await state.ack(leased) is False
+    assert await state.counts() == StateCounts(pending=0, leased=0, done=1, seen=1)
+
+
+async def test_ack_of_a_request_never_leased_is_refused(state):
+    await state.add([req("a")])
+    assert await state.ack(req("a")) is False
+    assert await state.counts() == StateCounts(pending=1, leased=0, done=0, seen=1)
+
+
+async def test_expired_lease_returns_to_pending_at_the_front(state, clock):
+    await state.add([req("a"), req("b")])
+    assert await state.lease(1, lease_seconds=LEASE) == [req("a")]
+    clock.now += LEASE
+    assert await state.lease(1, lease_seconds=LEASE) == [req("a")]
+    assert await state.counts() == StateCounts(pending=1, leased=1, done=0, seen=2)
+
+
+async def test_lease_not_yet_expired_is_kept(state, clock):
+    await state.add([req("a")])
+    await state.lease(1, lease_seconds=LEASE)
+    clock.now += LEASE - 0.5
+    assert await state.lease(1, lease_seconds=LEASE) == []
+
+
+async def test_lost_lease_ack_returns_false(state, clock):
+    await state.add([req("a")])
+    [first] = await state.lease(1, lease_seconds=LEASE)
+    clock.now += LEASE
+    [second] = await state.lease(1, lease_seconds=LEASE)  # another worker takes it
+    assert await state.ack(second) is True
+    assert await state.ack(first) is False
+    assert await state.counts() == StateCounts(pending=0, leased=0, done=1, seen=1)
+
+
+async def test_renew_pushes_the_deadline(state, clock):
+    await state.add([req("a")])
+    leased = await state.lease(1, lease_seconds=LEASE)
+    clock.now += LEASE - 1
+    await state.renew(leased, lease_seconds=LEASE)
+    clock.now += LEASE - 1
+    assert await state.lease(1, lease_seconds=LEASE) == []
+    clock.now += 1
+    assert await state.lease(1, lease_seconds=LEASE) == [req("a")]
+
+
+async def test_renew_of_an_acked_request_does_not_lease_it_again(state):
+    await state.add([req("a")])
+    leased = await state.lease(1, lease_seconds=LEASE)
+    await state.ack(leased[0])
+    await state.renew(leased, lease_seconds=LEASE)
+    assert await state.leased() == []
+
+
+async def test_release_puts_requests_back_at_the_front_in_order(state):
+    await state.add([req("a"), req("b"), req("c")])
+    leased = await state.lease(2, lease_seconds=LEASE)
+    await state.release(leased)
+    assert await state.lease(3, lease_seconds=LEASE) == [req("a"), req("b"), req("c")]
+
+
+async def test_release_ignores_requests_not_leased(state):
+    await state.add([req("a")])
+    await state.release([req("a"), req("z")])
+    assert await state.counts() == StateCounts(pending=1, leased=0, done=0, seen=1)
+
+
+async def test_leased_lists_requests_in_flight(state):
+    await state.add([req("a"), req("b"), req("c")])
+    leased = await state.lease(2, lease_seconds=LEASE)
+    await state.ack(leased[0])
+    assert await state.leased() == [req("b")]
+
+
+async def test_bind_fresh_then_same_identity_is_a_resume(state):
+    assert await state.bind("one") is False
+    assert await state.bind("one") is True
+
+
+async def test_bind_to_another_identity_is_refused(state):
+    await state.bind("one")
+    with pytest.raises(StateMismatchError, match=r"belongs to another crawl"):
+        await state.bind("two")
+
+
+async def test_bind_with_force_rebinds_and_keeps_the_work(state):
+    await state.bind("one")
+    await state.add([req("a")])
+    assert await state.bind("two", force=True) is True
+    assert await state.bind("two") is True
+    assert (await state.counts()).pending == 1
+
+
+async def test_close_keeps_leases(tmp_path, clock):
+    path = str(tmp_path / "state.db")
+    first = SqliteState(path, clock=clock)
+    await first.open()
+    await first.bind("crawl")
+    await first.add([req("a"), req("b"), req("c")])
+    [a] = await first.lease(1, lease_seconds=LEASE)
+    await first.ack(a)
+    await first.lease(1, lease_seconds=LEASE)
+    await first.close()
+    second = open_state(path, clock=clock)
+    await second.open()
+    try:
+        assert await second.bind("crawl") is True
+        assert await second.leased() == [req("b")]
+        assert await second.counts() == StateCounts(pending=1, leased=1, done=1, seen=3)
+        assert await second.lease(5, lease_seconds=LEASE) == [req("c")]
+    finally:
+        await second.close()
+
+
+def test_open_state_picks_the_backend(tmp_path):
+    assert isinstance(open_state(None), MemoryState)
+    assert isinstance(open_state(str(tmp_path / "s.db")), SqliteState)
