@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from crawler._version import __version__
-from crawler.errors import ConfigError
+from crawler.errors import ConfigError, SeedError
 from crawler.models import OPTIONAL_RECORD_FIELDS, RECORD_FIELDS
+from crawler.urls import validate_seed
 
 OutputFormat = Literal["jsonl", "csv"]
 
@@ -77,6 +78,27 @@ class CrawlConfig:
             path for SQLite (durable: a crawl with the same state file resumes).
         force_state: Continue a state file bound to another crawl (other seeds or scope
             options) instead of refusing it.
+        per_host_concurrency: Most requests in flight to one origin (scheme, host, port)
+            at a time, on top of ``concurrency`` (8, as Scrapy).
+        delay: Least seconds between the starts of two requests to one origin.
+        max_crawl_delay: Cap, in seconds, on a robots.txt ``Crawl-delay`` and on the
+            adaptive back-off after 429 responses.
+        obey_robots: Fetch robots.txt once per origin and skip what it disallows
+            (skip reason ``robots``); a 5xx or unreachable robots.txt disallows the origin.
+        respect_nofollow: Do not follow ``rel="nofollow"`` links, nor any link of a page
+            with a robots ``nofollow`` in ``<meta>`` or ``X-Robots-Tag``.
+        sitemaps: Sitemap URLs (urlset, index, gzipped) whose pages seed the crawl at
+            depth 0; their hosts join the scope.
+        sitemaps_from_robots: Also seed from the ``Sitemap:`` lines of the seeds' robots.txt.
+        max_pages_per_host: Fetch at most this many pages per origin (a trap guard); the
+            rest are skipped as ``limit_reached``.
+        max_repeated_segments: Skip as ``trap`` a URL whose path repeats one segment more
+            often than this (``/a/b/a/b/a/b/a/``); ``None`` turns the guard off.
+        log_skipped: Also write a record (``error`` null, ``error_detail`` the reason) for
+            a leased URL skipped by robots.txt or ``max_pages_per_host``.
+        schedule_size: Most leased requests waiting in the per-host scheduler for their
+            origin's next slot; bounds memory while keeping enough hosts in view that
+            one slow host never holds back the others.
     """
 
     concurrency: int = 16
@@ -107,6 +129,17 @@ class CrawlConfig:
     include_links: bool = False
     state: str | None = None
     force_state: bool = False
+    per_host_concurrency: int = 8
+    delay: float = 0.0
+    max_crawl_delay: float = 30.0
+    obey_robots: bool = True
+    respect_nofollow: bool = False
+    sitemaps: tuple[str, ...] = ()
+    sitemaps_from_robots: bool = False
+    max_pages_per_host: int | None = None
+    max_repeated_segments: int | None = 3
+    log_skipped: bool = False
+    schedule_size: int = 10_000
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -119,6 +152,7 @@ class CrawlConfig:
             _positive(name, getattr(self, name))
         for name in ("backoff", "max_retry_after"):
             _positive(name, getattr(self, name), allow_zero=True)
+        self._check_politeness()
         _domains("allow_domains", self.allow_domains)
         _domains("deny_domains", self.deny_domains)
         _patterns("allow_patterns", self.allow_patterns)
@@ -130,6 +164,21 @@ class CrawlConfig:
         _fields(self.fields)
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
+
+    def _check_politeness(self) -> None:
+        for name in ("per_host_concurrency", "max_pages_per_host", "schedule_size"):
+            _integer(name, getattr(self, name), minimum=1)
+        _integer("max_repeated_segments", self.max_repeated_segments, minimum=1)
+        for name in ("delay", "max_crawl_delay"):
+            _positive(name, getattr(self, name), allow_zero=True)
+        for name in ("obey_robots", "respect_nofollow", "sitemaps_from_robots", "log_skipped"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for url in self.sitemaps:
+            try:
+                validate_seed(url)
+            except SeedError as exc:
+                raise ConfigError(f"sitemaps: {exc}") from None
 
     @property
     def effective_queue_size(self) -> int:

@@ -1,9 +1,15 @@
 """The engine: wires seeds → frontier → queue → consumers → sinks, and owns every task.
 
 Backpressure: one bounded ``asyncio.Queue`` (``maxsize = config.effective_queue_size``)
-sits between the frontier and the consumers. Only the feeder task puts into it; the
+sits between the frontier and the consumers. Only the dispatcher task puts into it; the
 consumers hand found links to the frontier, which holds them in the state backend, so a
 consumer never waits on a full queue and a page with 10,000 links cannot deadlock.
+
+Politeness: the feeder leases work from the frontier into the per-host scheduler (at most
+``schedule_size`` requests wait there); the dispatcher takes a free consumer, then the
+request of the origin whose slot frees soonest, so a slow, delayed or paused origin holds
+no consumer that other origins need. A 429 or 503 hands the request back to the scheduler
+with its origin paused, instead of sleeping in a consumer.
 
 Stop rule: the crawl is complete when the frontier is finished (no producer running and
 nothing outstanding: pending, queued or in flight) and the queue has joined. ``max_pages``
@@ -17,28 +23,35 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from crawler.config import CrawlConfig
-from crawler.fetcher import Fetcher
+from crawler.fetcher import Fetcher, parse_retry_after, retry_delay
 from crawler.frontier import Frontier
-from crawler.models import RECORD_FIELDS
+from crawler.models import RECORD_FIELDS, Request
 from crawler.parser import is_html, parse_html
-from crawler.records import elapsed_ms, make_page, make_record
+from crawler.politeness import HostScheduler, HostSlots
+from crawler.records import elapsed_ms, make_page, make_record, make_skip_record
 from crawler.recovery import truncate_partial_line, written_urls
+from crawler.robots import RobotsCache, x_robots_nofollow
 from crawler.scope import Scope
-from crawler.seeds import from_file, from_urls
+from crawler.seeds import from_file, from_sitemaps, from_urls
 from crawler.sinks import NullSink, open_sink
 from crawler.state import open_state
 from crawler.state.identity import crawl_identity
 from crawler.stats import StatsRecorder
+from crawler.urls import origin_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
     from types import TracebackType
 
-    from crawler.models import FetchResult, Page, ParsedHtml, Record, Request
+    from crawler.fetcher import FollowCheck
+    from crawler.models import FetchResult, Page, ParsedHtml, Record, SkipReason
     from crawler.sinks import Sink
     from crawler.state import StateBackend
     from crawler.stats import CrawlProgress, CrawlStats
@@ -46,6 +59,9 @@ if TYPE_CHECKING:
     OnPage = Callable[[Page], Any]
 
 log = logging.getLogger(__name__)
+
+PAUSE_STATUSES: Final = frozenset({429, 503})
+"""Statuses that pause the origin and hand the request back, rather than retry in place."""
 
 
 class Crawl:
@@ -61,9 +77,9 @@ class Crawl:
         state: StateBackend | None = None,
     ) -> None:
         self.config = config or CrawlConfig()
-        seeds = list(seeds)
-        self._seed_sources = [from_urls(seeds), *(from_file(p) for p in seed_files)]
-        self._identity = crawl_identity(seeds, seed_files, self.config)
+        self._seeds = list(seeds)
+        self._seed_sources = [from_urls(self._seeds), *(from_file(p) for p in seed_files)]
+        self._identity = crawl_identity(self._seeds, seed_files, self.config)
         self._on_page = on_page
         self._state: StateBackend = state or open_state(self.config.state)
         # Keys whose record is in the output but whose request is not acked: never released.
@@ -78,6 +94,21 @@ class Crawl:
         self._sink: Sink = NullSink()
         self._fetcher: Fetcher | None = None
         self._started = False
+        self._init_politeness()
+
+    def _init_politeness(self) -> None:
+        config = self.config
+        self._robots = RobotsCache(self._fetch, config.user_agent)
+        slots = HostSlots(
+            concurrency=config.per_host_concurrency,
+            delay=config.delay,
+            max_delay=config.max_crawl_delay,
+            probe=config.obey_robots,
+        )
+        self._scheduler = HostScheduler(slots, config.schedule_size, self._admit)
+        self._free_consumers = asyncio.Semaphore(config.concurrency)
+        self._host_pages: Counter[str] = Counter()
+        self._frontier.add_scope_hosts(config.sitemaps)
 
     def progress(self) -> CrawlProgress:
         """Return the live figures of the crawl (cheap: a few counters, no I/O)."""
@@ -153,6 +184,9 @@ class Crawl:
             asyncio.create_task(self._produce(source), name=f"crawler-producer-{i}")
             for i, source in enumerate(self._seed_sources)
         ]
+        if self.config.sitemaps or self.config.sitemaps_from_robots:
+            sitemaps = self._produce_sitemaps()
+            producers.append(asyncio.create_task(sitemaps, name="crawler-producer-sitemaps"))
         for _ in producers:
             self._frontier.producer_started()
         consumers = [
@@ -160,8 +194,9 @@ class Crawl:
             for i in range(self.config.concurrency)
         ]
         feeder = asyncio.create_task(self._feed(), name="crawler-feeder")
+        dispatcher = asyncio.create_task(self._dispatch(), name="crawler-dispatcher")
         self._frontier.check_finished()
-        return [*producers, feeder, *consumers]
+        return [*producers, feeder, dispatcher, *consumers]
 
     async def _wait_for_end(self) -> str:
         finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
@@ -183,7 +218,7 @@ class Crawl:
 
     async def _release_unfinished(self) -> None:
         # A request whose record is written stays leased: the next run takes it over.
-        queued = [*self._staged, *self._drain_queue(), *self._in_flight]
+        queued = [*self._staged, *self._drain_queue(), *self._in_flight, *self._scheduler.drain()]
         unfinished = [r for r in queued if r.key not in self._written]
         self._staged.clear()
         self._in_flight.clear()
@@ -214,14 +249,61 @@ class Crawl:
         finally:
             self._frontier.producer_done()
 
-    async def _feed(self) -> None:
+    async def _produce_sitemaps(self) -> None:
         try:
-            while batch := await self._frontier.next_batch(self.config.effective_queue_size):
-                self._staged = batch
-                while self._staged:
-                    # The only put() into the queue: backpressure stops here, not in a consumer.
-                    await self._queue.put(self._staged[0])
-                    self._staged.pop(0)
+            roots = [*self.config.sitemaps, *await self._robots_sitemaps()]
+            source = from_sitemaps(roots, self._fetch_sitemap, max_bytes=self.config.max_bytes)
+            async for batch in source:
+                await self._frontier.add_found(batch)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._frontier.producer_done()
+
+    async def _robots_sitemaps(self) -> list[str]:
+        if not self.config.sitemaps_from_robots:
+            return []
+        origins = dict.fromkeys(origin_of(url.strip()) for url in self._seeds)
+        return [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
+
+    async def _fetch_sitemap(self, url: str) -> bytes | None:
+        result = await self._fetch(Request(url=url, key=url))
+        if result.error is not None or result.status != 200:
+            log.warning("sitemap %s: %s", url, result.error_detail or f"HTTP {result.status}")
+            return None
+        return result.body
+
+    async def _fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
+        assert self._fetcher is not None
+        return await self._fetcher.fetch(request, follow)
+
+    async def _feed(self) -> None:
+        """Lease work from the frontier into the per-host scheduler, as room allows."""
+        try:
+            while True:
+                room = await self._scheduler.wait_for_room()
+                limit = min(room, self.config.effective_queue_size)
+                batch = await self._frontier.next_batch(limit)
+                if not batch:
+                    return
+                self._scheduler.add(batch)
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _dispatch(self) -> None:
+        """Hand a free consumer the request of the origin whose slot frees soonest."""
+        try:
+            while True:
+                await self._free_consumers.acquire()
+                dispatch = await self._scheduler.next()
+                if dispatch.skip is not None:
+                    self._free_consumers.release()
+                    await self._skip(dispatch.request, dispatch.skip)
+                    continue
+                self._staged = [dispatch.request]
+                # The only put() into the queue: backpressure stops here, not in a consumer.
+                await self._queue.put(dispatch.request)
+                self._staged = []
         except Exception as exc:
             self._fail(exc)
 
@@ -236,11 +318,30 @@ class Crawl:
             else:
                 self._in_flight.discard(request)
             finally:
+                self._free_consumers.release()
                 self._queue.task_done()
 
     async def _process(self, request: Request) -> None:
+        """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""
+        origin = origin_of(request.url)
+        fetched, status = False, None
+        try:
+            if not await self._robots_allow(request, origin):
+                await self._skip(request, "robots")
+                return
+            fetched = True
+            result = await self._fetch_page(request)
+            status = result.status
+            if not self._paused(request, origin, result):
+                await self._finish(request, result)
+        finally:
+            self._scheduler.release(origin, fetched=fetched, status=status)
+
+    async def _fetch_page(self, request: Request) -> FetchResult:
         assert self._fetcher is not None
-        result = await self._fetcher.fetch(request, follow=self._frontier.check_redirect)
+        return await self._fetcher.fetch(request, follow=self._follow, defer=PAUSE_STATUSES)
+
+    async def _finish(self, request: Request, result: FetchResult) -> None:
         parsed = _parse(result)
         page = make_page(result, parsed)
         records = await self._records(page, result)
@@ -251,7 +352,67 @@ class Crawl:
             result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
         )
         if parsed is not None:
-            await self._frontier.add_links(request, parsed.links)
+            await self._frontier.add_links(request, self._links_to_follow(parsed, result))
+        await self._frontier.complete(request)
+        self._written.discard(request.key)
+
+    def _admit(self, request: Request) -> SkipReason | None:
+        """Decide, just before a request takes its host's slot, whether to skip it."""
+        origin = origin_of(request.url)
+        if self.config.obey_robots:
+            rules = self._robots.known(origin)
+            if rules is not None and not rules.allowed(request.url, self.config.user_agent):
+                return "robots"
+        limit = self.config.max_pages_per_host
+        if limit is not None and request.attempt == 0:
+            if self._host_pages[origin] >= limit:
+                return "limit_reached"
+            self._host_pages[origin] += 1
+        return None
+
+    async def _robots_allow(self, request: Request, origin: str) -> bool:
+        if not self.config.obey_robots:
+            return True
+        rules = await self._robots.get(origin)
+        self._scheduler.configure(origin, rules.crawl_delay(self.config.user_agent))
+        return rules.allowed(request.url, self.config.user_agent)
+
+    async def _follow(self, target: str) -> str | None:
+        """The redirect check: scope and dedup by the frontier, then robots.txt."""
+        reason = await self._frontier.check_redirect(target)
+        if reason is None and self.config.obey_robots and not await self._robots.allowed(target):
+            self._stats.skip("robots")
+            return "robots"
+        return reason
+
+    def _paused(self, request: Request, origin: str, result: FetchResult) -> bool:
+        """Hand a 429/503 back to the scheduler with its origin paused, while retries last."""
+        if result.status not in PAUSE_STATUSES or request.attempt >= self.config.retries:
+            return False
+        retry_after = parse_retry_after(result.headers.get("Retry-After"), datetime.now(UTC))
+        pause = retry_delay(
+            request.attempt,
+            backoff=self.config.backoff,
+            retry_after=retry_after,
+            cap=self.config.max_retry_after,
+        )
+        log.info("%s answered %s: pausing %s for %.2fs", request.url, result.status, origin, pause)
+        self._scheduler.requeue(replace(request, attempt=request.attempt + 1), pause)
+        return True
+
+    def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
+        if not self.config.respect_nofollow:
+            return parsed.links
+        if parsed.nofollow or x_robots_nofollow(result.headers, self.config.user_agent):
+            return ()
+        return tuple(link for link in parsed.links if link not in parsed.nofollow_links)
+
+    async def _skip(self, request: Request, reason: SkipReason) -> None:
+        """Count a leased request not crawled, record it if asked, and complete it."""
+        self._stats.skip(reason)
+        if self.config.log_skipped and request.key not in self._written:
+            self._sink.write([make_skip_record(request, reason, fields=self.config.record_fields)])
+            self._written.add(request.key)
         await self._frontier.complete(request)
         self._written.discard(request.key)
 

@@ -28,7 +28,7 @@ from yarl import URL
 from crawler.models import FetchResult
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
 
     from crawler.config import CrawlConfig
     from crawler.models import ErrorKind, Request
@@ -191,13 +191,21 @@ class Fetcher:
             raise RuntimeError(f"Fetcher is {self._state}; use it inside 'async with'")
         return self._session
 
-    async def fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
+    async def fetch(
+        self,
+        request: Request,
+        follow: FollowCheck | None = None,
+        *,
+        defer: Collection[int] = (),
+    ) -> FetchResult:
         """Fetch ``request.url``, following redirects by hand; never raise for network trouble.
 
         Args:
             request: What to fetch.
             follow: Asked (and awaited if async) before each redirect hop with the target
                 URL; ``None`` follows, a reason stops there (as ``stopped_redirect``).
+            defer: Statuses returned at once instead of retried here, so that the caller
+                can wait (e.g. pause the host after a 429) without holding a consumer.
 
         Returns:
             The result; ``error`` says what went wrong, if anything.
@@ -209,7 +217,7 @@ class Fetcher:
         started = time.perf_counter()
         url, chain = request.url, list[str]()
         while True:
-            outcome = await self._fetch_with_retries(url)
+            outcome = await self._fetch_with_retries(url, defer)
             if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
                 return _result(request, url, outcome, chain, started=started)
             target, outcome = self._check_redirect(url, outcome, chain)
@@ -236,12 +244,12 @@ class Fetcher:
             return None, outcome.failed("too_many_redirects", detail)
         return target, outcome
 
-    async def _fetch_with_retries(self, url: str) -> _Outcome:
+    async def _fetch_with_retries(self, url: str, defer: Collection[int]) -> _Outcome:
         config = self._config
         attempt = 0
         while True:
             outcome = await self._fetch_once(url)
-            if attempt >= config.retries or not self._retryable(outcome):
+            if attempt >= config.retries or not self._retryable(outcome, defer):
                 return outcome
             delay = retry_delay(
                 attempt,
@@ -254,10 +262,10 @@ class Fetcher:
             await self._sleep(delay)
             attempt += 1
 
-    def _retryable(self, outcome: _Outcome) -> bool:
+    def _retryable(self, outcome: _Outcome, defer: Collection[int]) -> bool:
         if outcome.error in ("timeout", "connection"):
             return True
-        return outcome.status in self._config.retry_statuses
+        return outcome.status in self._config.retry_statuses and outcome.status not in defer
 
     async def _fetch_once(self, url: str) -> _Outcome:
         session = self._open_session()

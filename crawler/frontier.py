@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 
 from crawler.errors import SeedError
 from crawler.models import Request
-from crawler.urls import HTTP_SCHEMES, canonicalize, defragment, host_of, scheme_of, validate_seed
+from crawler.urls import (
+    HTTP_SCHEMES,
+    canonicalize,
+    defragment,
+    host_of,
+    scheme_of,
+    segment_repeats,
+    validate_seed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,6 +130,15 @@ class Frontier:
             else:
                 self._stats.skip(outcome)
         await self._admit(requests)
+
+    def add_scope_hosts(self, urls: Iterable[str]) -> None:
+        """Put the hosts of ``urls`` in scope, as seeds' hosts are (e.g. sitemaps' hosts)."""
+        for url in urls:
+            self._scope.add_seed_host(host_of(url))
+
+    async def add_found(self, urls: Iterable[str]) -> None:
+        """Admit URLs found outside any page (a sitemap) at depth 0, within the scope."""
+        await self._admit([r for url in urls if (r := self._admissible(url, 0, None))])
 
     async def add_links(self, parent: Request, links: Iterable[str]) -> None:
         """Admit the links found on ``parent``'s page at depth ``parent.depth + 1``."""
@@ -233,7 +250,13 @@ class Frontier:
             host = _cached_host(url)
         except ValueError:
             return "invalid_url"
-        return self._scope.check(url, host) if host else "invalid_url"
+        if not host:
+            return "invalid_url"
+        reason = self._scope.check(url, host)
+        repeats = self._config.max_repeated_segments
+        if reason is None and repeats is not None and segment_repeats(url) > repeats:
+            return "trap"
+        return reason
 
     async def _admit(self, requests: list[Request]) -> None:
         if not requests:

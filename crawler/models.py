@@ -66,12 +66,15 @@ class Request:
         key: The canonical form used for deduplication.
         depth: Link distance from a seed; seeds are depth 0.
         parent: The URL of the page that linked here, ``None`` for seeds.
+        attempt: How many times the request was handed back after a 429 or 503 paused
+            its host (0 for a first try).
     """
 
     url: str
     key: str
     depth: int = 0
     parent: str | None = None
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

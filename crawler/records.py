@@ -9,7 +9,7 @@ from crawler.models import RECORD_FIELDS, Page
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from crawler.models import FetchResult, ParsedHtml, Record
+    from crawler.models import FetchResult, ParsedHtml, Record, Request, SkipReason
 
 
 def make_page(result: FetchResult, parsed: ParsedHtml | None) -> Page:
@@ -75,3 +75,26 @@ def _full_record(result: FetchResult, page: Page) -> Record:
 def elapsed_ms(result: FetchResult) -> float:
     """Return the fetch time in milliseconds, rounded as records carry it."""
     return round(result.elapsed * 1000, 1)
+
+
+def make_skip_record(
+    request: Request, reason: SkipReason, *, fields: Sequence[str] = RECORD_FIELDS
+) -> Record:
+    """Build the record of a leased URL not crawled (``--log-skipped``): no fetch, a reason."""
+    record: Record = {
+        "url": request.url,
+        "final_url": request.url,
+        "status": None,
+        "depth": request.depth,
+        "parent": request.parent,
+        "content_type": None,
+        "title": None,
+        "links": 0,
+        "bytes": 0,
+        "elapsed_ms": 0.0,
+        "fetched_at": None,
+        "error": None,
+        "error_detail": f"skipped: {reason}",
+        "outlinks": [],
+    }
+    return {name: record[name] for name in fields}

@@ -1,4 +1,4 @@
-"""Seed producers: each yields batches of URLs, from a list, a file, or stdin (``-``).
+"""Seed producers: each yields batches of URLs, from a list, a file, stdin (``-``) or sitemaps.
 
 Files are read on a worker thread so a slow or huge seed source never blocks the event
 loop, and the crawl starts fetching before the file is read to its end.
@@ -13,9 +13,17 @@ import sys
 from typing import TYPE_CHECKING
 
 from crawler.errors import CrawlerError
+from crawler.sitemaps import parse_sitemap
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+MAX_SITEMAP_DEPTH = 3
+"""Sitemap indexes nested deeper than this are not followed (the protocol allows one level;
+real sites nest a little more, loops and generated chains nest forever)."""
+
+MAX_SITEMAPS = 1000
+"""Sitemap files read per crawl at most: an index of indexes cannot fan out without end."""
 
 # Bytes read per trip to the worker thread: about a thousand URLs, enough to amortise the
 # hop; a pipe returns sooner with whatever has been written.
@@ -85,3 +93,28 @@ async def from_file(path: str) -> AsyncIterator[list[str]]:
     finally:
         if path != "-":
             os.close(fd)
+
+
+async def from_sitemaps(
+    urls: Iterable[str], fetch: Callable[[str], Awaitable[bytes | None]], *, max_bytes: int
+) -> AsyncIterator[list[str]]:
+    """Yield the page URLs of sitemaps, following sitemap indexes breadth first.
+
+    Args:
+        urls: Sitemap URLs (urlsets or indexes, plain or gzipped).
+        fetch: Returns a sitemap's body, or ``None`` when it could not be had.
+        max_bytes: The cap on a sitemap's size after decompression.
+    """
+    todo = [(url, 0) for url in urls]
+    seen: set[str] = set()
+    while todo and len(seen) < MAX_SITEMAPS:
+        url, level = todo.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        body = await fetch(url)
+        sitemap = parse_sitemap(body or b"", max_bytes)
+        if sitemap.kind == "index" and level < MAX_SITEMAP_DEPTH:
+            todo.extend((loc, level + 1) for loc in sitemap.locs)
+        elif sitemap.kind == "urlset" and sitemap.locs:
+            yield list(sitemap.locs)

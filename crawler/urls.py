@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,6 +77,16 @@ def origin_of(url: str) -> str:
     """Return ``scheme://host[:port]`` of ``url``: the unit robots.txt and politeness use."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def segment_repeats(url: str) -> int:
+    """Return how often the most repeated non-empty path segment occurs in ``url``.
+
+    ``/a/b/a/b/a/`` gives 3: a crawler trap (relative links that keep nesting) shows as
+    a high count; an ordinary path has 1.
+    """
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    return max(Counter(segments).values(), default=0)
 
 
 def fingerprint(key: str) -> int:

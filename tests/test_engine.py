@@ -64,6 +64,7 @@ async def test_max_pages_is_exact(serve):
     pages: list[Page] = []
     stats = await crawl([site.url("/p0")], on_page=pages.append, max_pages=50, concurrency=16)
     assert len(pages) == 50
+    assert site.hits.pop("/robots.txt") == 1
     assert site.hits.total() == 50
     assert stats.pages == 50
     assert stats.stop_reason == "max_pages"
@@ -77,6 +78,7 @@ async def test_equivalent_spellings_are_fetched_once(serve):
     site.pages["/"].append(upper + "a?y=2&x=1")
     pages: list[Page] = []
     await crawl([site.url("/")], on_page=pages.append)
+    assert site.hits.pop("/robots.txt") == 1
     assert sorted(site.hits.items()) == [("/", 1), ("/a?x=1&y=2", 1)]
     assert len(pages) == 2
 
@@ -86,6 +88,7 @@ async def test_huge_fanout_with_queue_of_one_and_one_consumer_completes(serve):
     site = await serve(Site(pages={"/": links} | {link: [] for link in links}))
     stats = await crawl([site.url("/")], concurrency=1, queue_size=1)
     assert stats.pages == 10_001
+    assert site.hits.pop("/robots.txt") == 1
     assert len(site.hits) == 10_001
     assert max(site.hits.values()) == 1
 
@@ -215,19 +218,19 @@ async def test_fetching_starts_before_a_slow_producer_is_done(serve, tmp_path):
     writer = await asyncio.to_thread(open, fifo, "w")
     writer.write(site.url("/first") + "\n")
     writer.flush()
-    await asyncio.wait_for(site.wait_for_hits(1), 10)  # fetched while the file is still open
+    await asyncio.wait_for(site.wait_for_hits(2), 10)  # robots.txt and /first, file still open
     writer.write("# a comment\n\n" + site.url("/second") + "\n")
     writer.close()
     stats = await asyncio.wait_for(run, 10)
     assert stats.pages == 2
-    assert set(site.hits) == {"/first", "/second"}
+    assert set(site.hits) == {"/robots.txt", "/first", "/second"}
 
 
 async def test_out_of_scope_and_bad_schemes_are_skipped_with_reasons(serve):
     links = ["http://elsewhere.invalid/", "mailto:a@b.c", "ftp://x/", "/in", "/deny/me"]
     site = await serve(Site(pages={"/": links, "/in": [], "/deny/me": []}))
     stats = await crawl([site.url("/")], deny_patterns=("/deny/",))
-    assert set(site.hits) == {"/", "/in"}
+    assert set(site.hits) == {"/robots.txt", "/", "/in"}
     assert stats.skipped["out_of_scope"] == 2
 
 
