@@ -86,6 +86,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl URL... [options]``."""
     parser = _Parser(
@@ -101,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scope_options(parser)
     _add_observability_options(parser)
     _add_state_options(parser)
+    _add_politeness_options(parser)
     parser.add_argument("--version", action="version", version=f"crawl {__version__}")
     return parser
 
@@ -182,6 +193,36 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
         "--resume-info", action="store_true",
         help="print what the --state file holds (pending, in flight, done, seen) and exit",
     )  # fmt: skip
+def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("politeness, sitemaps and traps")
+    group.add_argument("--per-host-concurrency", type=_non_negative_int, default=8, metavar="N")
+    group.add_argument("--delay", type=_non_negative_float, default=0.0, metavar="S")
+    group.add_argument("--max-crawl-delay", type=_non_negative_float, default=30.0, metavar="S")
+    group.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt")
+    group.add_argument("--respect-nofollow", action="store_true", help="do not follow nofollow")
+    group.add_argument(
+        "--sitemap", action="append", default=[], metavar="URL",
+        help="seed from this sitemap (urlset, index, gzipped); repeatable",
+    )  # fmt: skip
+    group.add_argument("--sitemaps-from-robots", action="store_true")
+    group.add_argument("--max-pages-per-host", type=_non_negative_int, metavar="N")
+    group.add_argument("--max-repeated-segments", type=_non_negative_int, default=3, metavar="N")
+    group.add_argument("--log-skipped", action="store_true", help="a record per skipped URL")
+
+
+def _politeness_options(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "per_host_concurrency": args.per_host_concurrency,
+        "delay": args.delay,
+        "max_crawl_delay": args.max_crawl_delay,
+        "obey_robots": not args.ignore_robots,
+        "respect_nofollow": args.respect_nofollow,
+        "sitemaps": tuple(args.sitemap),
+        "sitemaps_from_robots": args.sitemaps_from_robots,
+        "max_pages_per_host": args.max_pages_per_host,
+        "max_repeated_segments": args.max_repeated_segments,
+        "log_skipped": args.log_skipped,
+    }
 
 
 def config_from_args(args: argparse.Namespace) -> CrawlConfig:
@@ -208,6 +249,7 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
         "include_links": args.include_links,
         "state": args.state,
         "force_state": args.force,
+        **_politeness_options(args),
     }
     if args.user_agent is not None:
         options["user_agent"] = args.user_agent
@@ -215,8 +257,8 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
-    if not args.urls and not args.seeds_file:
-        raise UsageError("no seed URL given (pass URLs or --seeds-file)")
+    if not args.urls and not args.seeds_file and not args.sitemap:
+        raise UsageError("no seed URL given (pass URLs, --seeds-file or --sitemap)")
     for url in args.urls:
         validate_seed(url)
     for path in args.seeds_file:

@@ -59,7 +59,7 @@ def test_version():
         ),
         (["http://x", "-o", "/nonexistent/dir/out.jsonl"], None),
         (["--seeds-file", "/nonexistent/seeds.txt"], None),
-        ([], "crawl: error: no seed URL given (pass URLs or --seeds-file)"),
+        ([], "crawl: error: no seed URL given (pass URLs, --seeds-file or --sitemap)"),
         (["--bogus", "http://x"], "crawl: error: unrecognized arguments: --bogus"),
         (["http://x:99999/"], None),
     ],
