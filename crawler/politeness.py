@@ -62,6 +62,7 @@ class _Slot:
     paused_until: float = -math.inf
     backoff: float = 0.0
     undo: float = -math.inf
+    last_start: float = -math.inf
 
 
 class HostSlots:
@@ -99,6 +100,8 @@ class HostSlots:
             log.info("Crawl-delay %gs of %s capped at %gs", crawl_delay, origin, self._max_delay)
             crawl_delay = self._max_delay
         slot.delay = max(self._delay, crawl_delay or 0.0)
+        # The probe request started before the delay was known: space the next one from it.
+        slot.next_start = max(slot.next_start, slot.last_start + slot.delay)
 
     def delay(self, origin: str) -> float:
         """Return the seconds currently kept between request starts to ``origin``."""
@@ -117,6 +120,7 @@ class HostSlots:
         slot = self._slot(origin)
         slot.undo = slot.next_start
         slot.in_flight += 1
+        slot.last_start = now
         slot.next_start = now + max(slot.delay, slot.backoff)
 
     def finish(self, origin: str, *, fetched: bool, status: int | None) -> None:

@@ -1,0 +1,236 @@
+"""Per-host scheduling: slots, delays, pauses, and crawls where one host is slow or throttles."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from crawler import crawl
+from crawler.models import Request
+from crawler.politeness import MIN_BACKOFF, HostScheduler, HostSlots
+from tests.conftest import Site, chain_graph
+
+pytestmark = pytest.mark.timeout(60)
+
+SLACK = 0.02
+"""Seconds: server-side arrival times carry transport jitter on top of the client's starts."""
+
+
+@dataclass
+class TimedSite(Site):
+    """A ``Site`` that also notes when each request arrived (event-loop time)."""
+
+    arrivals: list[tuple[float, str]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals.append((asyncio.get_running_loop().time(), request.path_qs))
+        return await super().handle(request)
+
+    def page_times(self) -> list[float]:
+        return [t for t, path in self.arrivals if path != "/robots.txt"]
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def req(url: str, attempt: int = 0) -> Request:
+    return Request(url=url, key=url, attempt=attempt)
+
+
+# --- HostSlots and HostScheduler --------------------------------------------------------
+
+
+def test_unconfigured_origin_takes_one_request_at_a_time() -> None:
+    slots = HostSlots(concurrency=4, delay=0.0, max_delay=30.0, probe=True)
+    slots.start("http://a", now=0.0)
+    assert slots.ready_at("http://a") is None
+    slots.configure("http://a", crawl_delay=None)
+    assert slots.ready_at("http://a") == 0.0
+
+
+def test_crawl_delay_is_capped_and_never_below_delay(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crawler.politeness")
+    slots = HostSlots(concurrency=4, delay=0.5, max_delay=2.0, probe=True)
+    slots.configure("http://a", crawl_delay=100.0)
+    slots.configure("http://b", crawl_delay=0.1)
+    assert (slots.delay("http://a"), slots.delay("http://b")) == (2.0, 0.5)
+    assert "Crawl-delay 100s of http://a capped at 2s" in caplog.text
+
+
+def test_429s_double_the_delay_and_successes_let_it_recover() -> None:
+    slots = HostSlots(concurrency=1, delay=0.0, max_delay=1.0, probe=False)
+    seen = []
+    for status in (429, 429, 429, 429, 200, 200, 200, 200):
+        slots.start("http://a", now=0.0)
+        slots.finish("http://a", fetched=True, status=status)
+        seen.append(slots.delay("http://a"))
+    assert seen == [MIN_BACKOFF, 0.5, 1.0, 1.0, 0.5, MIN_BACKOFF, 0.0, 0.0]
+
+
+def test_a_start_that_fetched_nothing_imposes_no_delay() -> None:
+    slots = HostSlots(concurrency=1, delay=5.0, max_delay=30.0, probe=False)
+    slots.start("http://a", now=10.0)
+    slots.finish("http://a", fetched=False, status=None)
+    assert slots.ready_at("http://a") == float("-inf")
+
+
+async def test_a_paused_host_does_not_block_the_next_host() -> None:
+    slots = HostSlots(concurrency=1, delay=0.0, max_delay=30.0, probe=False)
+    scheduler = HostScheduler(slots, capacity=10, admit=lambda r: None)
+    scheduler.add([req("http://a/1"), req("http://a/2"), req("http://b/1")])
+    first = await scheduler.next()
+    scheduler.requeue(first.request, pause=30.0)
+    scheduler.release("http://a", fetched=True, status=429)
+    second = await asyncio.wait_for(scheduler.next(), 1)
+    assert (first.request.url, second.request.url) == ("http://a/1", "http://b/1")
+    assert scheduler.waiting == 2
+
+
+async def test_next_wakes_when_the_delay_is_over() -> None:
+    loop = asyncio.get_running_loop()
+    slots = HostSlots(concurrency=2, delay=0.2, max_delay=30.0, probe=False)
+    scheduler = HostScheduler(slots, capacity=10, admit=lambda r: None)
+    scheduler.add([req("http://a/1"), req("http://a/2")])
+    await scheduler.next()
+    started = loop.time()
+    await asyncio.wait_for(scheduler.next(), 5)
+    assert loop.time() - started >= 0.2 - 0.01  # the loop's timer granularity
+
+
+async def test_admit_refusal_takes_no_slot() -> None:
+    slots = HostSlots(concurrency=1, delay=0.0, max_delay=30.0, probe=False)
+    scheduler = HostScheduler(
+        slots, capacity=10, admit=lambda r: "robots" if "/x" in r.url else None
+    )
+    scheduler.add([req("http://a/x"), req("http://a/y")])
+    refused, granted = await scheduler.next(), await scheduler.next()
+    assert (refused.skip, granted.skip, granted.request.url) == ("robots", None, "http://a/y")
+    assert slots.ready_at("http://a") is None  # the one slot is held by /y
+
+
+async def test_wait_for_room_holds_the_feeder_at_capacity() -> None:
+    slots = HostSlots(concurrency=1, delay=0.0, max_delay=30.0, probe=False)
+    scheduler = HostScheduler(slots, capacity=2, admit=lambda r: None)
+    scheduler.add([req("http://a/1"), req("http://b/1")])
+    room = asyncio.create_task(scheduler.wait_for_room())
+    await asyncio.sleep(0)
+    assert not room.done()
+    await scheduler.next()
+    assert await asyncio.wait_for(room, 1) == 1
+
+
+# --- crawls -----------------------------------------------------------------------------
+
+
+async def test_delay_holds_between_requests_to_one_host(serve) -> None:
+    site = await serve(TimedSite(pages=chain_graph(6, fanout=2)))
+    stats = await crawl([site.url("/p0")], delay=0.2)
+    assert stats.pages == 6
+    assert min(gaps(site.page_times())) >= 0.2 - SLACK
+
+
+async def test_crawl_delay_from_robots_holds(serve) -> None:
+    site = await serve(TimedSite(pages=chain_graph(4, fanout=1)))
+    site.handlers["/robots.txt"] = _text("User-agent: *\nCrawl-delay: 0.3\n")
+    stats = await crawl([site.url("/p0")])
+    assert stats.pages == 4
+    assert min(gaps(site.page_times())) >= 0.3 - SLACK
+
+
+async def test_per_host_concurrency_is_the_most_in_flight(serve) -> None:
+    in_flight = peak = 0
+
+    async def busy(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)  # the server being slow, not the test waiting
+        in_flight -= 1
+        return web.Response(text="<html></html>", content_type="text/html")
+
+    links = [f"/b{i}" for i in range(20)]
+    site = await serve(Site(pages={"/": links}, handlers={link: busy for link in links}))
+    stats = await crawl([site.url("/")], concurrency=16, per_host_concurrency=3)
+    assert stats.pages == 21
+    assert peak == 3
+
+
+async def test_one_slow_host_does_not_hold_back_nineteen_others(serve) -> None:
+    loop = asyncio.get_running_loop()
+    answer_after = 0.5
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(answer_after)  # the slow server
+        return web.Response(text="<html></html>", content_type="text/html")
+
+    slow_paths = [f"/s{i}" for i in range(24)]
+    slow_site = await serve(TimedSite(handlers={p: slow for p in slow_paths}))
+    fast_sites = [await serve(TimedSite(pages=chain_graph(10, fanout=3))) for _ in range(19)]
+    seeds = [slow_site.url(p) for p in slow_paths] + [s.url("/p0") for s in fast_sites]
+    started = loop.time()
+    stats = await crawl(seeds)  # defaults: 16 consumers, 8 per host
+    elapsed = loop.time() - started
+
+    assert stats.pages == 24 + 19 * 10
+    assert stats.status_classes == {"2xx": 24 + 190}
+    fast_done = max(t for s in fast_sites for t in s.page_times())
+    slow_done = max(slow_site.page_times())
+    assert fast_done < slow_done
+    slow_alone = len(slow_paths) / 8 * answer_after  # three rounds of eight
+    assert elapsed >= slow_alone
+    assert elapsed < 2 * slow_alone
+
+
+async def test_429_with_retry_after_pauses_only_that_host(serve) -> None:
+    throttled = TimedSite(pages={"/x": [], "/y": []})
+    answered = 0
+
+    async def once_429(request: web.Request) -> web.Response:
+        nonlocal answered
+        answered += 1
+        if answered == 1:
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        return web.Response(text="<title>x</title>", content_type="text/html")
+
+    throttled.handlers["/x"] = once_429
+    await serve(throttled)
+    other = await serve(TimedSite(pages=chain_graph(10, fanout=2)))
+    pages = []
+    seeds = [throttled.url("/x"), throttled.url("/y"), other.url("/p0")]
+    stats = await crawl(seeds, on_page=pages.append, per_host_concurrency=1)
+
+    assert [p for _, p in throttled.arrivals if p != "/robots.txt"] == ["/x", "/x", "/y"]
+    first_x, second_x, y = throttled.page_times()
+    assert second_x - first_x >= 1 - SLACK
+    assert y >= second_x
+    assert max(other.page_times()) < second_x  # the other host went on meanwhile
+    x_page = next(p for p in pages if p.url.endswith("/x"))
+    assert (x_page.status, x_page.error, x_page.title) == (200, None, "x")
+    assert stats.pages == 12
+    assert stats.status_classes == {"2xx": 12}
+
+
+async def test_503_without_retry_after_is_retried_then_recorded(serve) -> None:
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.Response(status=503)
+
+    site = await serve(TimedSite(pages={"/": ["/down"]}, handlers={"/down": unavailable}))
+    pages = []
+    stats = await crawl([site.url("/")], on_page=pages.append, retries=2, backoff=0.1)
+    assert site.hits["/down"] == 3
+    down = next(p for p in pages if p.url.endswith("/down"))
+    assert (down.status, down.error) == (503, "http_status")
+    assert stats.errors == {"http_status": 1}
+
+
+def _text(body: str, status: int = 200):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, status=status, content_type="text/plain")
+
+    return handler
