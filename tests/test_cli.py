@@ -34,7 +34,8 @@ async def run_async(*args: str) -> tuple[int, str]:
 def test_help_lists_the_options():
     result = run("--help")
     assert result.returncode == 0
-    for option in ("--output", "--max-pages", "--max-depth", "--seeds-file", "--allow-domain"):
+    options = ("--output", "--max-pages", "--max-depth", "--seeds-file", "--allow-domain")
+    for option in (*options, "--per-host-concurrency", "--delay", "--ignore-robots", "--sitemap"):
         assert option in result.stdout
 
 
@@ -196,3 +197,35 @@ def test_unknown_field_is_one_line_listing_the_valid_ones():
         "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
         "outlinks)\n"
     )
+
+
+def _serve_text(body: str, content_type: str):
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type=content_type)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ((), {"/a": (200, None), "/private": (None, "skipped: robots")}),
+        (("--ignore-robots",), {"/a": (200, None), "/private": (200, None)}),
+    ],
+)
+async def test_sitemap_robots_and_log_skipped_from_the_command_line(
+    serve, tmp_path, flags, expected
+):
+    site = await serve(Site(pages={"/a": [], "/private": []}))
+    sitemap = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in ("/a", "/private"))
+    site.handlers["/sitemap.xml"] = _serve_text(f"<urlset>{sitemap}</urlset>", "application/xml")
+    site.handlers["/robots.txt"] = _serve_text("User-agent: *\nDisallow: /private\n", "text/plain")
+    out = tmp_path / "out.jsonl"
+    args = ["--sitemap", site.url("/sitemap.xml"), "--log-skipped", "--delay", "0.05", *flags]
+    code, err = await run_async(*args, "--per-host-concurrency", "2", "-o", str(out))
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    got = {r["url"].removeprefix(site.base): (r["status"], r["error_detail"]) for r in records}
+    assert got == expected
