@@ -195,8 +195,9 @@ class Crawl:
         ]
         feeder = asyncio.create_task(self._feed(), name="crawler-feeder")
         dispatcher = asyncio.create_task(self._dispatch(), name="crawler-dispatcher")
+        renewer = asyncio.create_task(self._renew_leases(), name="crawler-lease-renewer")
         self._frontier.check_finished()
-        return [*producers, feeder, dispatcher, *consumers]
+        return [*producers, feeder, dispatcher, renewer, *consumers]
 
     async def _wait_for_end(self) -> str:
         finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
@@ -287,6 +288,18 @@ class Crawl:
                 if not batch:
                     return
                 self._scheduler.add(batch)
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _renew_leases(self) -> None:
+        """Renew the leases of requests this crawl holds, which may wait long for a slow host."""
+        # A third of the lease: two renewals may be late before a lease can expire.
+        period = self.config.lease_seconds / 3
+        try:
+            while True:
+                await asyncio.sleep(period)
+                held = [*self._scheduler.waiting_requests(), *self._staged, *self._in_flight]
+                await self._frontier.renew(held)
         except Exception as exc:
             self._fail(exc)
 

@@ -210,6 +210,11 @@ class Frontier:
         self._active -= 1
         self.check_finished()
 
+    async def renew(self, requests: list[Request]) -> None:
+        """Push the lease deadlines of requests still held ``lease_seconds`` ahead."""
+        if requests:
+            await self._state.renew(requests, lease_seconds=self._config.lease_seconds)
+
     async def release(self, requests: list[Request]) -> None:
         """Give leased requests back to the state (a stopped crawl); they stay pending."""
         await self._state.release(requests)

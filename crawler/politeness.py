@@ -237,9 +237,13 @@ class HostScheduler:
                 return self._take(origin, now)
             await self._wait_until(self._heap[0][0] if self._heap else None)
 
+    def waiting_requests(self) -> list[Request]:
+        """Return the requests waiting here (their leases must be kept alive)."""
+        return [request for queue in self._queues.values() for request in queue]
+
     def drain(self) -> list[Request]:
         """Remove and return every waiting request (the crawl stops)."""
-        drained = [request for queue in self._queues.values() for request in queue]
+        drained = self.waiting_requests()
         self._queues.clear()
         self._heap.clear()
         self._entry.clear()

@@ -187,6 +187,16 @@ async def test_one_slow_host_does_not_hold_back_nineteen_others(serve) -> None:
     assert elapsed < 2 * slow_alone
 
 
+async def test_leases_of_requests_waiting_for_a_slow_host_are_renewed(serve) -> None:
+    # Pages 0.1 s apart, four waiting at a time, wait longer than a lease; each page adds
+    # a link, so the state leases again meanwhile: without renewals the waiting requests'
+    # leases would expire there, go back to pending and be fetched twice.
+    site = await serve(TimedSite(pages=chain_graph(12, fanout=4)))
+    stats = await crawl([site.url("/p0")], delay=0.1, lease_seconds=0.3)
+    assert stats.pages == 12
+    assert max(site.hits.values()) == 1
+
+
 async def test_429_with_retry_after_pauses_only_that_host(serve) -> None:
     throttled = TimedSite(pages={"/x": [], "/y": []})
     answered = 0
