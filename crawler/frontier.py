@@ -138,7 +138,14 @@ class Frontier:
 
     async def add_found(self, urls: Iterable[str]) -> None:
         """Admit URLs found outside any page (a sitemap) at depth 0, within the scope."""
-        await self._admit([r for url in urls if (r := self._admissible(url, 0, None))])
+        requests: list[Request] = []
+        for url in urls:
+            outcome = self._classify(url, 0, None)
+            if isinstance(outcome, Request):
+                requests.append(outcome)
+            else:
+                self._stats.skip(outcome)
+        await self._admit(requests)
 
     async def add_links(self, parent: Request, links: Iterable[str]) -> None:
         """Admit the links found on ``parent``'s page at depth ``parent.depth + 1``."""
