@@ -93,8 +93,12 @@ async def huge(request: web.Request) -> web.StreamResponse:
     return response
 
 
+BOMB_MIB = 1100
+"""The gzip bomb inflates to 1.1 GiB."""
+
+
 async def bomb(request: web.Request) -> web.Response:
-    body = gzip_bomb(1100)  # 1.1 GiB inflated
+    body = gzip_bomb(BOMB_MIB)  # built before the crawl: it takes the CPU a while
     return web.Response(
         body=body, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}
     )
@@ -178,12 +182,13 @@ def hostile_site() -> Site:
 
 @pytest.mark.timeout(30)
 async def test_every_hostile_case_ends_in_a_record(serve) -> None:
+    gzip_bomb(BOMB_MIB)
     site = await serve(hostile_site())
     site.handlers["/offhost"] = redirect(site.url("/x").replace("127.0.0.1", "localhost"))
     pages: list[Page] = []
     seeds = [site.url(path) for path in EXPECTED]
     stats = await crawl(
-        seeds, on_page=pages.append, timeout=1.0, retries=1, backoff=0, max_bytes=MIB
+        seeds, on_page=pages.append, timeout=2.0, retries=1, backoff=0, max_bytes=MIB
     )
     by_path = {p.url.removeprefix(site.base): p for p in pages}
     assert {path: (p.status, p.error) for path, p in by_path.items()} == {
@@ -272,6 +277,7 @@ print(json.dumps({"peak_mib": peak_kib / 1024, "errors": dict(stats.errors), "pa
 
 @pytest.mark.timeout(120)
 async def test_peak_rss_of_a_crawl_meeting_huge_bodies_stays_bounded(serve) -> None:
+    gzip_bomb(BOMB_MIB)
     site = await serve(Site(handlers={"/huge": huge, "/bomb": bomb}))
     process = await asyncio.create_subprocess_exec(
         sys.executable,

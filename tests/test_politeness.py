@@ -17,8 +17,9 @@ from tests.conftest import Site, chain_graph
 
 pytestmark = pytest.mark.timeout(60)
 
-SLACK = 0.02
-"""Seconds: server-side arrival times carry transport jitter on top of the client's starts."""
+SLACK = 0.05
+"""Seconds: arrival times at a server sharing the loop carry scheduling jitter on top of
+the client's starts (first requests also open their connection)."""
 
 
 @dataclass
@@ -130,9 +131,9 @@ async def test_wait_for_room_holds_the_feeder_at_capacity() -> None:
 
 async def test_delay_holds_between_requests_to_one_host(serve) -> None:
     site = await serve(TimedSite(pages=chain_graph(6, fanout=2)))
-    stats = await crawl([site.url("/p0")], delay=0.2)
+    stats = await crawl([site.url("/p0")], delay=0.3)
     assert stats.pages == 6
-    assert min(gaps(site.page_times())) >= 0.2 - SLACK
+    assert min(gaps(site.page_times())) >= 0.3 - SLACK
 
 
 async def test_crawl_delay_from_robots_holds(serve) -> None:
