@@ -193,6 +193,8 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
         "--resume-info", action="store_true",
         help="print what the --state file holds (pending, in flight, done, seen) and exit",
     )  # fmt: skip
+
+
 def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("politeness, sitemaps and traps")
     group.add_argument("--per-host-concurrency", type=_non_negative_int, default=8, metavar="N")

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from crawler.fetcher import FollowCheck
     from crawler.models import FetchResult, Page, ParsedHtml, Record, SkipReason
+    from crawler.robots import RobotsRules
     from crawler.sinks import Sink
     from crawler.state import StateBackend
     from crawler.stats import CrawlProgress, CrawlStats
@@ -339,7 +340,11 @@ class Crawl:
         origin = origin_of(request.url)
         fetched, status = False, None
         try:
-            if not await self._robots_allow(request, origin):
+            rules = await self._robots_rules(origin)
+            if rules is not None and rules.unreachable is not None:
+                await self._finish(request, _unreachable(request, rules.unreachable))
+                return
+            if rules is not None and not rules.allowed(request.url, self.config.user_agent):
                 await self._skip(request, "robots")
                 return
             fetched = True
@@ -374,7 +379,10 @@ class Crawl:
         origin = origin_of(request.url)
         if self.config.obey_robots:
             rules = self._robots.known(origin)
-            if rules is not None and not rules.allowed(request.url, self.config.user_agent):
+            disallowed = rules is not None and not rules.allowed(
+                request.url, self.config.user_agent
+            )
+            if disallowed and rules is not None and rules.unreachable is None:
                 return "robots"
         limit = self.config.max_pages_per_host
         if limit is not None and request.attempt == 0:
@@ -383,12 +391,13 @@ class Crawl:
             self._host_pages[origin] += 1
         return None
 
-    async def _robots_allow(self, request: Request, origin: str) -> bool:
+    async def _robots_rules(self, origin: str) -> RobotsRules | None:
+        """Return the origin's rules (``None`` when ignored), and apply its Crawl-delay."""
         if not self.config.obey_robots:
-            return True
+            return None
         rules = await self._robots.get(origin)
         self._scheduler.configure(origin, rules.crawl_delay(self.config.user_agent))
-        return rules.allowed(request.url, self.config.user_agent)
+        return rules
 
     async def _follow(self, target: str) -> str | None:
         """The redirect check: scope and dedup by the frontier, then robots.txt."""
@@ -450,6 +459,11 @@ class Crawl:
             [u for u in page.links if self._frontier.in_scope(u)] if "outlinks" in fields else []
         )
         return make_record(result, page, fields=fields, outlinks=outlinks)
+
+
+def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
+    """The result of a page not requested because its host did not answer for robots.txt."""
+    return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
 
 
 def _parse(result: FetchResult) -> ParsedHtml | None:

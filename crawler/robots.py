@@ -4,7 +4,9 @@ Per RFC 9309: a 2xx robots.txt is parsed (wildcards ``*`` and ``$``, the longest
 wins, ``Allow`` wins a tie); a 4xx, or one that cannot be had for another reason than
 the server (too large, too many redirects), means everything is allowed; a 5xx or a
 network error (timeout, connection) means the origin is disallowed for this crawl.
-Redirects are followed up to ``ROBOTS_MAX_REDIRECTS`` hops.
+Redirects are followed up to ``ROBOTS_MAX_REDIRECTS`` hops. After a network error the
+rules keep the failed fetch (``unreachable``), so that the pages of a dead host can be
+recorded with its error rather than silently skipped.
 
 Fetches are single-flight: every caller asking for a new origin awaits the same fetch.
 """
@@ -51,10 +53,13 @@ class RobotsRules:
     Attributes:
         verdict: ``"parsed"`` (rules apply), ``"allow_all"`` or ``"disallow_all"``.
         parser: The parsed file when ``verdict == "parsed"``.
+        unreachable: The failed fetch when the origin did not answer at all (a timeout
+            or connection error); ``verdict`` is then ``"disallow_all"``.
     """
 
     verdict: Verdict
     parser: Protego | None = field(default=None, repr=False)
+    unreachable: FetchResult | None = field(default=None, repr=False)
 
     def allowed(self, url: str, user_agent: str) -> bool:
         """Return whether ``user_agent`` may fetch ``url``."""
@@ -78,7 +83,9 @@ class RobotsRules:
 def rules_from(result: FetchResult) -> RobotsRules:
     """Return the rules a robots.txt fetch result means (see the module docstring)."""
     status = result.status
-    if result.error in ("timeout", "connection") or (status is not None and status >= 500):
+    if result.error in ("timeout", "connection"):
+        return RobotsRules("disallow_all", unreachable=result)
+    if status is not None and status >= 500:
         return RobotsRules("disallow_all")
     if result.error is None and status is not None and 200 <= status < 300:
         return RobotsRules("parsed", Protego.parse(result.body.decode("utf-8", "replace")))
@@ -162,8 +169,11 @@ def _redirect_budget() -> FollowCheck:
 
 
 def _log_rules(origin: str, result: FetchResult, rules: RobotsRules) -> None:
-    if rules.verdict == "disallow_all":
-        reason = result.error_detail or f"HTTP {result.status}"
+    if rules.unreachable is not None:
+        # Each page of the origin is recorded with this error: no need to shout here.
+        log.info("robots.txt of %s unreachable (%s)", origin, result.error_detail)
+    elif rules.verdict == "disallow_all":
+        reason = f"HTTP {result.status}"
         log.warning("robots.txt of %s unavailable (%s): not crawling it", origin, reason)
     else:
         log.debug("robots.txt of %s: %s", origin, rules.verdict)

@@ -184,11 +184,12 @@ async def test_quiet_is_silent(serve):
 
 async def test_crawl_progress_counts_live_work(serve):
     release = asyncio.Event()
-    site = await serve(gated(Site(pages={"/": ["/1", "/2", "/3", "/4", "/5"]}), 1, release))
+    # robots.txt and / are answered, the next two requests are held.
+    site = await serve(gated(Site(pages={"/": ["/1", "/2", "/3", "/4", "/5"]}), 2, release))
     crawler = Crawl([site.url("/")], CrawlConfig(concurrency=2))
     task = asyncio.create_task(crawler.run())
     try:
-        await asyncio.wait_for(site.wait_for_hits(3), 20)
+        await asyncio.wait_for(site.wait_for_hits(4), 20)
         progress = crawler.progress()
     finally:
         release.set()

@@ -83,6 +83,7 @@ async def test_max_pages_counts_across_runs(serve, tmp_path):
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, err.decode()
     assert output_urls(out) == [site.url(f"/p{i}") for i in range(10)]
+    assert site.hits.pop("/robots.txt") == 1  # the second run had nothing to fetch
     assert site.hits.total() == 10
 
 
@@ -93,6 +94,7 @@ async def test_a_finished_crawl_run_again_fetches_nothing(serve, tmp_path):
         proc = await start(site, state, out)
         await asyncio.wait_for(proc.communicate(), 30)
     assert sorted(output_urls(out)) == sorted(site.urls())
+    assert site.hits.pop("/robots.txt") == 1  # the second run had nothing to fetch
     assert site.hits.total() == 30
 
 

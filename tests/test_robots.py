@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -246,3 +247,18 @@ async def test_page_nofollow_stops_all_links(serve, body: str, headers) -> None:
     stats = await crawl([site.url("/")], respect_nofollow=True)
     assert "/a" not in site.hits
     assert stats.pages == 1
+
+
+async def test_pages_of_an_unreachable_host_are_recorded_with_its_error(serve) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again at once: nothing listens there
+    dead = [f"http://127.0.0.1:{port}/a", f"http://127.0.0.1:{port}/b"]
+    pages = []
+    stats = await crawl(dead, on_page=pages.append, retries=0)
+    assert sorted((p.url, p.status, p.error) for p in pages) == [
+        (dead[0], None, "connection"),
+        (dead[1], None, "connection"),
+    ]
+    assert stats.errors == {"connection": 2}
+    assert stats.skipped == {}
