@@ -46,7 +46,8 @@ def profile_crawl(base: str, out: Path, concurrency: int) -> cProfile.Profile:
     # Imported here so that --help works without the package installed.
     from crawler.cli import main as crawl_main
 
-    argv = [base, "-o", str(out), "--concurrency", str(concurrency), "-q"]
+    argv = [base, "-o", str(out), "--concurrency", str(concurrency), "-q", "--ignore-robots"]
+    argv += ["--per-host-concurrency", str(concurrency)]  # as in run.py: a speed profile
     profiler = cProfile.Profile()
     status = profiler.runcall(crawl_main, argv)
     if status != 0:
