@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -146,3 +148,50 @@ BROKEN_LINKS: dict[str, dict[str, set[str]]] = {
     "connection": {"http://127.0.0.1:1/refused": {"/a"}},
 }
 """``broken_link_site``'s broken links: group → path (or URL) → the pages linking there."""
+
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_NAMESPACE = "crawlertest"
+"""Tests keep their keys under this namespace, each test under its own crawl id."""
+
+
+def _redis_answers(url: str) -> str | None:
+    """Return why Redis at ``url`` cannot be used, or ``None`` if it answers."""
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed (pip install -e '.[redis]')"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        return f"no Redis answers at {url}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server of the tests; skip without one (a failure under ``CI=true``)."""
+    reason = _redis_answers(REDIS_URL)
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return REDIS_URL
+
+
+@pytest.fixture
+def crawl_id(redis_url: str) -> Iterator[str]:
+    """A crawl id of this test alone; its keys (and only its) are deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    yield name
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{TEST_NAMESPACE}:{{{name}}}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -1,0 +1,225 @@
+"""The Lua scripts of the Redis state: every multi-key update is one atomic script.
+
+A script runs alone on the Redis server, so "check the owner, then move the request" can
+never interleave with another worker's lease or ack: there is no read-modify-write race.
+The keys of one crawl share a Cluster hash tag (``{crawl_id}``), so a script may touch them
+all on one shard.
+
+Time: ``ARGV[1]`` of the scripts that read the clock is the caller's time in seconds, or
+``""`` to use the server's ``TIME`` (the one clock all workers share; the default).
+
+A pending request is the compact JSON ``[url, depth, parent]``; the same string is the
+member of ``leases`` (deadline) and ``owners`` (worker token). ``host()`` reads the host
+from it for the per-host counters.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+_PRELUDE: Final = """
+local function clock(arg)
+  local now = tonumber(arg)
+  if now then return now end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function host(member)
+  return string.lower(string.match(member, '^%["%a+://([^/?#"]+)') or '')
+end
+"""
+
+ADD: Final = """
+-- KEYS: seen pending hosts_pending   ARGV: channel, then (fingerprint, member) pairs
+-- Returns the 1-based positions of the pairs admitted (never seen before).
+local fps = {}
+for i = 2, #ARGV, 2 do fps[#fps + 1] = ARGV[i] end
+local known = redis.call('SMISMEMBER', KEYS[1], unpack(fps))
+local admitted, fresh, members, hosts = {}, {}, {}, {}
+for n, seen in ipairs(known) do
+  local fp, member = ARGV[2 * n], ARGV[2 * n + 1]
+  if seen == 0 and not fresh[fp] then
+    fresh[fp] = true
+    admitted[#admitted + 1] = n
+    members[#members + 1] = member
+    local h = host(member)
+    hosts[h] = (hosts[h] or 0) + 1
+  end
+end
+if #members == 0 then return admitted end
+local new = {}
+for fp in pairs(fresh) do new[#new + 1] = fp end
+redis.call('SADD', KEYS[1], unpack(new))
+redis.call('RPUSH', KEYS[2], unpack(members))
+for h, n in pairs(hosts) do redis.call('HINCRBY', KEYS[3], h, n) end
+redis.call('PUBLISH', ARGV[1], 'add')
+return admitted
+"""
+
+LEASE: Final = """
+-- KEYS: pending leases owners meta hosts_pending
+-- ARGV: now, lease_seconds, limit, token, max_pages (-1: none)
+-- Expired leases go back to the front of pending first; returns the members leased.
+local now = clock(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for i = #expired, 1, -1 do
+  local m = expired[i]
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('HDEL', KEYS[3], m)
+  redis.call('LPUSH', KEYS[1], m)
+  redis.call('HINCRBY', KEYS[5], host(m), 1)
+end
+local limit = tonumber(ARGV[3])
+local max_pages = tonumber(ARGV[5])
+if max_pages >= 0 then
+  local done = tonumber(redis.call('HGET', KEYS[4], 'done') or '0')
+  limit = math.min(limit, max_pages - done - redis.call('ZCARD', KEYS[2]))
+end
+if limit <= 0 then return {} end
+local batch = redis.call('LPOP', KEYS[1], limit)
+if not batch then return {} end
+local deadline = now + tonumber(ARGV[2])
+local scored, owned = {}, {}
+for _, m in ipairs(batch) do
+  scored[#scored + 1] = deadline
+  scored[#scored + 1] = m
+  owned[#owned + 1] = m
+  owned[#owned + 1] = ARGV[4]
+  redis.call('HINCRBY', KEYS[5], host(m), -1)
+end
+redis.call('ZADD', KEYS[2], unpack(scored))
+redis.call('HSET', KEYS[3], unpack(owned))
+return batch
+"""
+
+RENEW: Final = """
+-- KEYS: leases owners   ARGV: now, lease_seconds, token, members...
+-- Pushes the deadline of the leases this token still owns; returns how many.
+local deadline = clock(ARGV[1]) + tonumber(ARGV[2])
+local members = {}
+for i = 4, #ARGV do members[#members + 1] = ARGV[i] end
+local owners = redis.call('HMGET', KEYS[2], unpack(members))
+local scored = {}
+for i, owner in ipairs(owners) do
+  if owner == ARGV[3] then
+    scored[#scored + 1] = deadline
+    scored[#scored + 1] = members[i]
+  end
+end
+if #scored > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(scored)) end
+return #scored / 2
+"""
+
+ACK: Final = """
+-- KEYS: leases owners meta records hosts_done errors pending
+-- ARGV: channel, member, token, error ('' for none), record lines...
+-- Done and its records stored in one step, only if the token still owns the lease.
+local m = ARGV[2]
+if redis.call('HGET', KEYS[2], m) ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[1], m)
+redis.call('HDEL', KEYS[2], m)
+redis.call('HINCRBY', KEYS[3], 'done', 1)
+if #ARGV > 4 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 5)) end
+redis.call('HINCRBY', KEYS[5], host(m), 1)
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[6], ARGV[4], 1) end
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[7]) == 0 then
+  redis.call('PUBLISH', ARGV[1], 'idle')
+end
+return 1
+"""
+
+RELEASE: Final = """
+-- KEYS: pending leases owners hosts_pending   ARGV: channel, token, members...
+-- Returns the leases this token owns to the front of pending, in the given order.
+local n = 0
+for i = #ARGV, 3, -1 do
+  local m = ARGV[i]
+  if redis.call('HGET', KEYS[3], m) == ARGV[2] then
+    redis.call('ZREM', KEYS[2], m)
+    redis.call('HDEL', KEYS[3], m)
+    redis.call('LPUSH', KEYS[1], m)
+    redis.call('HINCRBY', KEYS[4], host(m), 1)
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[1], 'add') end
+return n
+"""
+
+BIND: Final = """
+-- KEYS: meta   ARGV: identity, force ('1' or '0')
+-- Returns 0 for a new crawl, 1 for the same one, 2 for another one re-bound by force,
+-- -1 for another one refused.
+local current = redis.call('HGET', KEYS[1], 'identity')
+if not current then
+  redis.call('HSET', KEYS[1], 'identity', ARGV[1])
+  return 0
+end
+if current == ARGV[1] then return 1 end
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'identity', ARGV[1])
+  return 2
+end
+return -1
+"""
+
+HEARTBEAT: Final = """
+-- KEYS: workers seeders   ARGV: now, lease_seconds, token
+-- Marks the worker alive until now + lease_seconds (and its seeding, if it seeds).
+local deadline = clock(ARGV[1]) + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], deadline, ARGV[3])
+redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[3])
+return 1
+"""
+
+SEEDING: Final = """
+-- KEYS: seeders meta   ARGV: channel, now, lease_seconds, token, started ('1' or '0')
+-- A seeder registers while it seeds; when it is done the crawl is marked seeded.
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[1], clock(ARGV[2]) + tonumber(ARGV[3]), ARGV[4])
+  return 1
+end
+redis.call('ZREM', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], 'seeded', '1')
+redis.call('PUBLISH', ARGV[1], 'seeded')
+return 1
+"""
+
+PROGRESS: Final = """
+-- KEYS: pending leases meta seeders workers   ARGV: now
+-- Returns {seeded, seeders alive, pending, leased, done, seconds to the earliest lease
+-- deadline ('' if none), live workers}. Dead seeders and workers are forgotten.
+local now = clock(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local wait = ''
+if #first > 0 then wait = tostring(math.max(0, tonumber(first[2]) - now)) end
+return {
+  redis.call('HGET', KEYS[3], 'seeded') or '0',
+  redis.call('ZCARD', KEYS[4]),
+  redis.call('LLEN', KEYS[1]),
+  redis.call('ZCARD', KEYS[2]),
+  redis.call('HGET', KEYS[3], 'done') or '0',
+  wait,
+  redis.call('ZCARD', KEYS[5]),
+}
+"""
+
+SCRIPTS: Final = {
+    "add": ADD,
+    "lease": LEASE,
+    "renew": RENEW,
+    "ack": ACK,
+    "release": RELEASE,
+    "bind": BIND,
+    "heartbeat": HEARTBEAT,
+    "seeding": SEEDING,
+    "progress": PROGRESS,
+}
+"""Script name → body without the prelude; ``script()`` returns the runnable text."""
+
+
+def script(name: str) -> str:
+    """Return the runnable Lua text of the script called ``name`` (prelude included)."""
+    return _PRELUDE + SCRIPTS[name]
