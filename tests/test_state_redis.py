@@ -214,15 +214,20 @@ async def test_progress_sees_seeding_leases_and_dead_workers(make: Factory) -> N
     assert (await worker.progress()).seeded is True
 
 
-async def test_wait_for_change_wakes_on_add_and_times_out_otherwise(make: Factory) -> None:
-    waiter, adder = await opened(make, "waiter"), await opened(make, "adder")
+async def test_events_announce_adds_releases_the_last_ack_and_seeding(make: Factory) -> None:
+    waiter, worker = await opened(make, "waiter"), await opened(make, "worker")
     await waiter.watch()
-    assert await waiter.wait_for_change(0.05) is False
-    await adder.add([req("/a")])
-    assert await waiter.wait_for_change(5) is True
-    [leased] = await adder.lease(1, lease_seconds=5)
-    await adder.ack(leased)  # the last lease: an "idle" event
-    assert await waiter.wait_for_change(5) is True
+    events = waiter.events()
+    await worker.add([req("/a"), req("/b")])
+    [a, b] = await worker.lease(2, lease_seconds=5)
+    await worker.release([b])
+    await worker.ack(a)  # b is pending: not the last
+    [b] = await worker.lease(1, lease_seconds=5)
+    await worker.ack(b)  # the last lease and nothing pending
+    await worker.seeding(started=False, lease_seconds=5)
+    async with asyncio.timeout(5):
+        assert [await anext(events) for _ in range(4)] == ["add", "add", "idle", "seeded"]
+    await events.aclose()
 
 
 async def test_scope_hosts_are_shared(make: Factory) -> None:

@@ -15,6 +15,9 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``hosts``       HASH     host → pending count
 ``hosts_done``  HASH     host → done count
 ``errors``      HASH     error class → count
+``scope``       SET      the seeds' hosts, so a worker without seeds has the same scope
+``polite``      HASH     ``origin|next`` start time, ``origin|delay``, ``origin|backoff``
+``slots:ORIGIN``  ZSET   a request in flight to the origin → deadline (politeness)
 ==============  =======  ==========================================================
 
 Every multi-key update is one Lua script (``crawler.state.redis_lua``). Lease deadlines
@@ -39,10 +42,10 @@ from crawler.errors import StateError, StateMismatchError
 from crawler.models import Request
 from crawler.state import StateCounts
 from crawler.state.redis_lua import SCRIPTS, script
-from crawler.urls import canonicalize, fingerprint
+from crawler.urls import canonicalize, fingerprint, host_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -58,7 +61,7 @@ DEFAULT_NAMESPACE: Final = "crawler"
 
 _KEY_NAMES: Final = (
     "seen", "pending", "leases", "owners", "records", "meta", "workers", "seeders", "hosts",
-    "hosts_done", "errors", "scope",
+    "hosts_done", "errors", "scope", "polite",
 )  # fmt: skip
 
 
@@ -81,8 +84,14 @@ class RedisKeys:
         self.hosts_done = prefix + "hosts_done"
         self.errors = prefix + "errors"
         self.scope = prefix + "scope"
+        self.polite = prefix + "polite"
+        self.slots_prefix = prefix + "slots:"
         self.channel = prefix + "events"
         """The pub/sub channel of the crawl's wake-up events (not a key)."""
+
+    def slots(self, origin: str) -> str:
+        """Return the key of the politeness slots (ZSET holder → deadline) of ``origin``."""
+        return self.slots_prefix + origin
 
     def fixed(self) -> list[str]:
         """Return every key name of the crawl except the per-host politeness keys."""
@@ -223,7 +232,7 @@ class RedisState:
 
     async def bind(self, identity: str, *, force: bool = False) -> bool:
         """Tie the crawl id to one crawl; another crawl's identity is refused unless ``force``."""
-        outcome = int(await self._run("bind", [self.keys.meta], [identity, int(force)]))
+        outcome = int(await self.run_script("bind", [self.keys.meta], [identity, int(force)]))
         if outcome < 0:
             raise StateMismatchError(
                 f"crawl id {self.crawl_id!r} belongs to another crawl (other seeds or scope "
@@ -240,7 +249,7 @@ class RedisState:
             for request in chunk:
                 args += (fingerprint_bytes(request.key), encode_request(request))
             keys = [self.keys.seen, self.keys.pending, self.keys.hosts]
-            positions = await self._run("add", keys, args)
+            positions = await self.run_script("add", keys, args)
             admitted += (chunk[int(n) - 1] for n in positions)
         return admitted
 
@@ -251,16 +260,16 @@ class RedisState:
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` requests."""
         keys = [self.keys.pending, self.keys.leases, self.keys.owners, self.keys.meta]
-        args = [self._now(), lease_seconds, min(limit, CHUNK), self.worker_id, self._max_pages]
-        members = await self._run("lease", [*keys, self.keys.hosts], args)
+        args = [self.clock_arg(), lease_seconds, min(limit, CHUNK), self.worker_id, self._max_pages]
+        members = await self.run_script("lease", [*keys, self.keys.hosts], args)
         return [decode_request(m) for m in members]
 
     async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
         """Push the deadlines of the leases this worker still owns ``lease_seconds`` ahead."""
         for start in range(0, len(requests), CHUNK):
             members = [encode_request(r) for r in requests[start : start + CHUNK]]
-            args = [self._now(), lease_seconds, self.worker_id, *members]
-            await self._run("renew", [self.keys.leases, self.keys.owners], args)
+            args = [self.clock_arg(), lease_seconds, self.worker_id, *members]
+            await self.run_script("renew", [self.keys.leases, self.keys.owners], args)
 
     async def ack(
         self, request: Request, *, records: Sequence[bytes] = (), error: str | None = None
@@ -278,7 +287,7 @@ class RedisState:
         keys = [self.keys.leases, self.keys.owners, self.keys.meta, self.keys.records]
         keys += [self.keys.hosts_done, self.keys.errors, self.keys.pending]
         args = [self.keys.channel, encode_request(request), self.worker_id, error or "", *records]
-        return bool(await self._run("ack", keys, args))
+        return bool(await self.run_script("ack", keys, args))
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return the leases this worker owns to the front of pending."""
@@ -286,7 +295,7 @@ class RedisState:
             return
         keys = [self.keys.pending, self.keys.leases, self.keys.owners, self.keys.hosts]
         members = [encode_request(r) for r in requests]
-        await self._run("release", keys, [self.keys.channel, self.worker_id, *members])
+        await self.run_script("release", keys, [self.keys.channel, self.worker_id, *members])
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""
@@ -307,17 +316,17 @@ class RedisState:
     async def heartbeat(self, lease_seconds: float) -> None:
         """Mark this worker (and its seeding, if any) alive for ``lease_seconds``."""
         keys = [self.keys.workers, self.keys.seeders]
-        await self._run("heartbeat", keys, [self._now(), lease_seconds, self.worker_id])
+        await self.run_script("heartbeat", keys, [self.clock_arg(), lease_seconds, self.worker_id])
 
     async def seeding(self, *, started: bool, lease_seconds: float) -> None:
         """Note that this worker starts seeding, or has finished (the crawl is then seeded)."""
-        args = [self.keys.channel, self._now(), lease_seconds, self.worker_id, int(started)]
-        await self._run("seeding", [self.keys.seeders, self.keys.meta], args)
+        args = [self.keys.channel, self.clock_arg(), lease_seconds, self.worker_id, int(started)]
+        await self.run_script("seeding", [self.keys.seeders, self.keys.meta], args)
 
     async def progress(self) -> Progress:
         """Return what decides completion (dead workers and seeders are forgotten first)."""
         keys = [self.keys.pending, self.keys.leases, self.keys.meta, self.keys.seeders]
-        values = await self._run("progress", [*keys, self.keys.workers], [self._now()])
+        values = await self.run_script("progress", [*keys, self.keys.workers], [self.clock_arg()])
         seeded, seeders, pending, leased, done, wait, workers = values
         return Progress(
             seeded=seeded == b"1",
@@ -345,20 +354,47 @@ class RedisState:
             await self._pubsub.subscribe(self.keys.channel)
             await self._pubsub.get_message(timeout=1.0)  # the subscribe confirmation
 
-    async def wait_for_change(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for an event; ``True`` if one came (all are drained)."""
+    async def events(self) -> AsyncIterator[str]:
+        """Yield the crawl's events (``add``, ``idle``, ``seeded``, ``slot ORIGIN``) forever.
+
+        Call ``watch()`` first, before checking what the events announce changes of.
+        """
         if self._pubsub is None:
             raise RuntimeError("call watch() first")
-        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
-        came = message is not None
-        while message is not None:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
-        return came
+        async for message in self._pubsub.listen():
+            if message.get("type") == "message":
+                yield _text(message["data"])
 
-    def _now(self) -> str:
+    async def now(self) -> float:
+        """Return the time leases are measured in: the server's clock (or the test clock)."""
+        return float(await self.run_script("now", [], [self.clock_arg()]))
+
+    async def live_workers(self) -> dict[str, float]:
+        """Return the live workers: id → seconds left on their heartbeat."""
+        now = await self.now()
+        alive: Any = await self.client.zrangebyscore(
+            self.keys.workers, now, "+inf", withscores=True
+        )
+        return {_text(worker): float(deadline) - now for worker, deadline in alive}
+
+    async def in_flight_by_host(self) -> dict[str, int]:
+        """Return how many requests are being fetched per host now, by all workers."""
+        now = await self.now()
+        counts: dict[str, int] = {}
+        async for key in self.client.scan_iter(match=glob_escape(self.keys.slots_prefix) + "*"):
+            origin = _text(key).removeprefix(self.keys.slots_prefix)
+            held = int(await self.client.zcount(key, now, "+inf"))
+            if held:
+                host = host_of(origin)
+                counts[host] = counts.get(host, 0) + held
+        return counts
+
+    def clock_arg(self) -> str:
+        """Return the ``now`` argument of the scripts: ``""`` for the server's clock."""
         return "" if self._clock is None else repr(self._clock())
 
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+    async def run_script(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        """Run the Lua script called ``name`` (``crawler.state.redis_lua``)."""
         return await self._scripts[name](keys=keys, args=args, client=self.client)  # type: ignore[arg-type]
 
 
@@ -368,3 +404,8 @@ def _text(value: bytes | str) -> str:
 
 def _raw(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+def glob_escape(text: str) -> str:
+    """Return ``text`` with Redis glob characters escaped, for ``SCAN MATCH``."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -206,6 +206,71 @@ return {
 }
 """
 
+SLOT_ACQUIRE: Final = """
+-- KEYS: slots (of the origin) polite   ARGV: now, member, limit, delay, lease_seconds, origin
+-- Takes a slot of the origin if fewer than limit are held (a dead worker's expire) and its
+-- next start time has come, then sets the next start time. Returns {0, 0} when taken,
+-- {1, seconds} to wait for the next start time, {2, seconds} when full (seconds: until the
+-- earliest slot expires; a release is published before that).
+local now = clock(ARGV[1])
+local origin = ARGV[6]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {2, tostring(math.max(0, tonumber(first[2]) - now))}
+end
+local v = redis.call('HMGET', KEYS[2], origin .. '|next', origin .. '|delay', origin .. '|backoff')
+local next_start = tonumber(v[1] or '0')
+if next_start > now then return {1, tostring(next_start - now)} end
+local delay = math.max(tonumber(ARGV[4]), tonumber(v[2] or '0'), tonumber(v[3] or '0'))
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[2])
+redis.call('HSET', KEYS[2], origin .. '|next', tostring(now + delay))
+return {0, '0'}
+"""
+
+SLOT_RELEASE: Final = """
+-- KEYS: slots polite   ARGV: channel, member, origin, status, max_delay, min_backoff
+-- Frees the slot; a 429 doubles the origin's back-off (capped), a success halves it.
+local origin = ARGV[3]
+redis.call('ZREM', KEYS[1], ARGV[2])
+local status = tonumber(ARGV[4])
+if status then
+  local v = redis.call('HMGET', KEYS[2], origin .. '|delay', origin .. '|backoff')
+  local delay, backoff = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+  if status == 429 then
+    backoff = math.min(tonumber(ARGV[5]), math.max(2 * math.max(delay, backoff), tonumber(ARGV[6])))
+    redis.call('HSET', KEYS[2], origin .. '|backoff', tostring(backoff))
+  elseif status < 400 and backoff > 0 then
+    if backoff / 2 < tonumber(ARGV[6]) then backoff = 0 else backoff = backoff / 2 end
+    redis.call('HSET', KEYS[2], origin .. '|backoff', tostring(backoff))
+  end
+end
+redis.call('PUBLISH', ARGV[1], 'slot ' .. origin)
+return 1
+"""
+
+SLOT_PAUSE: Final = """
+-- KEYS: polite   ARGV: now, origin, seconds
+-- No worker starts a request to the origin before now + seconds (Retry-After).
+local until_ = clock(ARGV[1]) + tonumber(ARGV[3])
+local field = ARGV[2] .. '|next'
+if until_ > tonumber(redis.call('HGET', KEYS[1], field) or '0') then
+  redis.call('HSET', KEYS[1], field, tostring(until_))
+end
+return 1
+"""
+
+SLOT_RENEW: Final = """
+-- KEYS: one slots key per member   ARGV: now, lease_seconds, members...
+local deadline = clock(ARGV[1]) + tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do redis.call('ZADD', key, 'XX', deadline, ARGV[i + 2]) end
+return #KEYS
+"""
+
+NOW: Final = """
+return tostring(clock(ARGV[1]))
+"""
+
 SCRIPTS: Final = {
     "add": ADD,
     "lease": LEASE,
@@ -216,6 +281,11 @@ SCRIPTS: Final = {
     "heartbeat": HEARTBEAT,
     "seeding": SEEDING,
     "progress": PROGRESS,
+    "slot_acquire": SLOT_ACQUIRE,
+    "slot_release": SLOT_RELEASE,
+    "slot_pause": SLOT_PAUSE,
+    "slot_renew": SLOT_RENEW,
+    "now": NOW,
 }
 """Script name → body without the prelude; ``script()`` returns the runnable text."""
 

@@ -1,0 +1,136 @@
+"""Operating a crawl kept in Redis: its status, the merged output, and deleting its keys.
+
+``export`` is the exactly-once output of a shared crawl: a record enters ``records`` only
+in the same atomic step as its request's ack, and an ack succeeds once per request (a
+worker that lost its lease cannot ack), so every URL attempted has its records there once,
+whichever workers fetched it and whichever died.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from crawler.state.redis import glob_escape
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from crawler.sinks import Sink
+    from crawler.state.redis import RedisState
+
+EXPORT_CHUNK: Final = 1000
+"""Records read per ``LRANGE`` while exporting: bounded memory, few round trips."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    """One host of a shared crawl.
+
+    Attributes:
+        pending: Requests waiting.
+        done: Requests acked.
+        in_flight: Requests being fetched now, by all workers (from the politeness slots).
+    """
+
+    pending: int
+    done: int
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlStatus:
+    """What ``crawl status`` shows of a shared crawl.
+
+    Attributes:
+        seeded: Some seeding run has finished.
+        pending: Requests waiting.
+        in_flight: Requests leased by workers (an expired lease counts until re-leased).
+        done: Requests acked (their records are stored).
+        seen: Distinct URLs admitted or claimed.
+        errors: Done requests by error class.
+        hosts: Per-host counts, by host name.
+        workers: Live workers: id → seconds left on their heartbeat.
+    """
+
+    seeded: bool
+    pending: int
+    in_flight: int
+    done: int
+    seen: int
+    errors: Mapping[str, int]
+    hosts: Mapping[str, HostStatus]
+    workers: Mapping[str, float]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the crawl is complete: seeded, nothing pending or in flight."""
+        return self.seeded and self.pending == 0 and self.in_flight == 0
+
+
+async def crawl_status(state: RedisState) -> CrawlStatus:
+    """Return the status of ``state``'s crawl (dead workers are dropped first)."""
+    progress = await state.progress()
+    counts = await state.counts()
+    client, keys = state.client, state.keys
+    pending = _ints(await client.hgetall(keys.hosts))
+    done = _ints(await client.hgetall(keys.hosts_done))
+    in_flight = await state.in_flight_by_host()
+    hosts = {
+        host: HostStatus(pending.get(host, 0), done.get(host, 0), in_flight.get(host, 0))
+        for host in sorted(set(pending) | set(done) | set(in_flight))
+        if pending.get(host) or done.get(host) or in_flight.get(host)
+    }
+    return CrawlStatus(
+        seeded=progress.seeded,
+        pending=counts.pending,
+        in_flight=counts.leased,
+        done=counts.done,
+        seen=counts.seen,
+        errors=_ints(await client.hgetall(keys.errors)),
+        hosts=hosts,
+        workers=await state.live_workers(),
+    )
+
+
+def format_status(crawl_id: str, status: CrawlStatus) -> str:
+    """Return the text ``crawl status`` prints."""
+    state = "complete" if status.complete else ("running" if status.seeded else "not seeded")
+    lines = [
+        f"crawl {crawl_id}: {state}",
+        f"pending {status.pending}, in flight {status.in_flight}, done {status.done}, "
+        f"seen {status.seen}",
+        "errors: " + (", ".join(f"{k}={v}" for k, v in sorted(status.errors.items())) or "none"),
+        f"workers ({len(status.workers)} live):",
+        *(f"  {worker} (heartbeat {left:.0f} s left)" for worker, left in status.workers.items()),
+        "hosts (pending, in flight, done):",
+        *(
+            f"  {host}: {h.pending}, {h.in_flight}, {h.done}"
+            for host, h in sorted(status.hosts.items())
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def export_records(state: RedisState, sink: Sink) -> int:
+    """Write every stored record of the crawl to ``sink``, in ack order; return how many."""
+    written = 0
+    while chunk := await state.client.lrange(
+        state.keys.records, written, written + EXPORT_CHUNK - 1
+    ):
+        sink.write([json.loads(line) for line in chunk])
+        written += len(chunk)
+    return written
+
+
+async def purge(state: RedisState) -> int:
+    """Delete every key of the crawl (and nothing else); return how many existed."""
+    client, keys = state.client, state.keys
+    found = [key async for key in client.scan_iter(match=glob_escape(keys.prefix) + "*")]
+    names = {*keys.fixed(), *(k.decode() if isinstance(k, bytes) else k for k in found)}
+    return int(await client.unlink(*names))
+
+
+def _ints(mapping: Mapping[bytes | str, bytes | str]) -> dict[str, int]:
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in mapping.items()}

@@ -1,0 +1,137 @@
+"""Politeness that holds across all workers: per-origin slots and start times in Redis.
+
+Each worker's own scheduler orders its requests per origin; this gate, asked just before
+a fetch, makes the limits hold for all the workers of a crawl together:
+
+- at most ``per_host_concurrency`` requests in flight to one origin: a slot is a member
+  of the origin's ``slots`` ZSET with a deadline, renewed while the fetch runs, so a
+  dead worker's slot frees itself when its deadline passes;
+- at least the origin's delay between two request starts (the configured ``delay``, its
+  ``Crawl-delay``, its 429 back-off, all shared) and none before a ``Retry-After`` pause:
+  one next-start time per origin, checked and moved in the same Lua script as the slot.
+
+Waiting is exact: for the next start time, a timer; for a free slot, the ``slot ORIGIN``
+event a release publishes (``notify``), or the earliest slot deadline, whichever is first.
+Only one coroutine per origin and worker asks Redis at a time; the others queue locally,
+so a release wakes one asker per worker, not every consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import TYPE_CHECKING, Final
+
+from crawler.urls import origin_of
+
+if TYPE_CHECKING:
+    from crawler.state.redis import RedisState
+
+MIN_BACKOFF: Final = 0.25
+"""Seconds: the first adaptive delay after a 429 (as the local scheduler's)."""
+
+TAKEN, WAIT_TIME, FULL = 0, 1, 2
+
+
+class RedisHostGate:
+    """Shared per-origin slots; ``async with gate.slot(url)`` around each fetch.
+
+    Args:
+        state: The open Redis state of the crawl.
+        concurrency: The most requests in flight to one origin, all workers together.
+        delay: The least seconds between two request starts to one origin.
+        max_delay: The cap on ``Crawl-delay`` and on the 429 back-off.
+        lease_seconds: How long a slot is held without renewal (a dead worker's frees).
+    """
+
+    def __init__(
+        self,
+        state: RedisState,
+        *,
+        concurrency: int,
+        delay: float,
+        max_delay: float,
+        lease_seconds: float,
+    ) -> None:
+        self._state = state
+        self._concurrency = concurrency
+        self._delay = delay
+        self._max_delay = max_delay
+        self._lease_seconds = lease_seconds
+        self._serial = itertools.count()
+        self._held: dict[str, str] = {}  # member → origin
+        self._askers: dict[str, asyncio.Lock] = {}
+        self._freed: dict[str, asyncio.Event] = {}
+
+    @property
+    def held(self) -> int:
+        """Slots this worker holds now."""
+        return len(self._held)
+
+    async def acquire(self, url: str) -> str:
+        """Wait for a slot of ``url``'s origin and its next start time; return the slot."""
+        origin = origin_of(url)
+        member = f"{self._state.worker_id}#{next(self._serial)}"
+        async with self._askers.setdefault(origin, asyncio.Lock()):
+            freed = self._freed.setdefault(origin, asyncio.Event())
+            while True:
+                freed.clear()  # before asking: a release after the answer still wakes us
+                outcome, seconds = await self._ask(origin, member)
+                if outcome == TAKEN:
+                    self._held[member] = origin
+                    return member
+                await self._wait(freed if outcome == FULL else None, seconds)
+
+    async def release(self, member: str, status: int | None) -> None:
+        """Give the slot back; the response ``status`` adapts the origin's back-off."""
+        origin = self._held.pop(member)
+        keys = [self._state.keys.slots(origin), self._state.keys.polite]
+        args = [self._state.keys.channel, member, origin, "" if status is None else status]
+        await self._state.run_script("slot_release", keys, [*args, self._max_delay, MIN_BACKOFF])
+
+    async def pause(self, url: str, seconds: float) -> None:
+        """Start no request to ``url``'s origin, in any worker, for ``seconds``."""
+        args = [self._state.clock_arg(), origin_of(url), seconds]
+        await self._state.run_script("slot_pause", [self._state.keys.polite], args)
+
+    async def configure(self, url: str, crawl_delay: float | None) -> None:
+        """Share the ``Crawl-delay`` of ``url``'s origin (capped at ``max_delay``)."""
+        if crawl_delay is None:
+            return
+        delay = min(crawl_delay, self._max_delay)
+        await self._state.client.hset(self._state.keys.polite, f"{origin_of(url)}|delay", delay)
+
+    async def renew(self) -> None:
+        """Push the deadlines of the slots this worker holds ``lease_seconds`` ahead."""
+        if not self._held:
+            return
+        members = list(self._held)
+        keys = [self._state.keys.slots(self._held[m]) for m in members]
+        args = [self._state.clock_arg(), self._lease_seconds, *members]
+        await self._state.run_script("slot_renew", keys, args)
+
+    def notify(self, origin: str) -> None:
+        """Wake this worker's asker for ``origin``: a slot there was released."""
+        freed = self._freed.get(origin)
+        if freed is not None:
+            freed.set()
+
+    async def _ask(self, origin: str, member: str) -> tuple[int, float]:
+        keys = [self._state.keys.slots(origin), self._state.keys.polite]
+        args = [self._state.clock_arg(), member, self._concurrency, self._delay]
+        outcome, seconds = await self._state.run_script(
+            "slot_acquire", keys, [*args, self._lease_seconds, origin]
+        )
+        return int(outcome), float(seconds)
+
+    @staticmethod
+    async def _wait(freed: asyncio.Event | None, seconds: float) -> None:
+        """Wait ``seconds`` (the next start time), or until ``freed`` if given."""
+        if freed is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await freed.wait()
+        except TimeoutError:
+            pass
