@@ -27,11 +27,12 @@ from crawler.config import CrawlConfig
 from crawler.engine import Crawl
 from crawler.errors import CrawlerError, OutputError, SeedError
 from crawler.logs import configure_logging
+from crawler.operations import export, purge_crawl, status_text
 from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
 from crawler.records_io import read_records
 from crawler.report import TOP_PAGES, build_report, format_report
 from crawler.report_html import render_html
-from crawler.state import open_state
+from crawler.state import is_shared, open_state
 from crawler.summary import format_summary
 from crawler.urls import validate_seed
 
@@ -182,8 +183,18 @@ def _field_list(text: str) -> tuple[str, ...]:
 def _add_state_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("state (crash-safe, resumable crawls)")
     group.add_argument(
-        "--state", metavar="FILE",
-        help="keep the crawl's state in this SQLite file; the same command resumes the crawl",
+        "--state", metavar="FILE|URL",
+        help="keep the crawl's state in this SQLite file (the same command resumes the crawl)"
+        " or in Redis, redis://HOST:PORT/DB, shared by every worker of --crawl-id",
+    )  # fmt: skip
+    group.add_argument("--crawl-id", metavar="NAME", help="the crawl's name in a Redis state")
+    group.add_argument(
+        "--worker-id", metavar="ID",
+        help="this worker's id in a Redis state (default: host-pid-random)",
+    )  # fmt: skip
+    group.add_argument(
+        "--lease-seconds", type=_positive_float, metavar="S",
+        help="a leased URL goes back to pending if not renewed for S seconds (default 300)",
     )  # fmt: skip
     group.add_argument(
         "--force", action="store_true",
@@ -251,15 +262,20 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
         "include_links": args.include_links,
         "state": args.state,
         "force_state": args.force,
+        "crawl_id": args.crawl_id,
+        "worker_id": args.worker_id,
         **_politeness_options(args),
     }
     if args.user_agent is not None:
         options["user_agent"] = args.user_agent
+    if args.lease_seconds is not None:
+        options["lease_seconds"] = args.lease_seconds
     return CrawlConfig(**options)
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
-    if not args.urls and not args.seeds_file and not args.sitemap:
+    # A worker of a shared crawl may start without seeds: it waits for them.
+    if not (args.urls or args.seeds_file or args.sitemap or is_shared(args.state)):
         raise UsageError("no seed URL given (pass URLs, --seeds-file or --sitemap)")
     for url in args.urls:
         validate_seed(url)
@@ -430,14 +446,69 @@ def _report_command(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _add_shared_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", required=True, metavar="URL", help="redis://HOST:PORT/DB")
+    parser.add_argument("--crawl-id", required=True, metavar="NAME")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+
+
+SHARED_COMMANDS = {
+    "status": "Show a shared crawl: pending, in flight, done, errors, hosts, live workers.",
+    "export": "Write a shared crawl's records, exactly one per URL, to one file.",
+    "purge": "Delete every Redis key of a shared crawl (and nothing else).",
+}
+"""``crawl COMMAND --state URL --crawl-id NAME``: the operating commands of a shared crawl."""
+
+
+def build_shared_parser(command: str) -> argparse.ArgumentParser:
+    """Return the parser of ``crawl status|export|purge --state URL --crawl-id NAME``."""
+    parser = _Parser(prog=f"crawl {command}", description=SHARED_COMMANDS[command])
+    _add_shared_options(parser)
+    if command == "export":
+        parser.add_argument("-o", "--output", default="-", help="output file, '-' for stdout")
+        parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.set_defaults(command=command, quiet=False, verbose=0, log_format="text")
+    return parser
+
+
+def _shared_command(args: argparse.Namespace) -> int:
+    if args.command == "status":
+        print(asyncio.run(status_text(args.state, args.crawl_id)))
+    elif args.command == "export":
+        count = asyncio.run(export(args.state, args.crawl_id, args.output, args.format))
+        print(f"crawl: exported {count} records", file=sys.stderr)
+    else:
+        count = asyncio.run(purge_crawl(args.state, args.crawl_id))
+        print(f"crawl: purged crawl {args.crawl_id!r} ({count} keys)", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def _seed_command(args: argparse.Namespace) -> int:
+    if not is_shared(args.state):
+        raise UsageError("crawl seed needs --state redis://HOST:PORT/DB and --crawl-id")
+    _check_inputs(args)
+    crawler = Crawl(args.urls, config_from_args(args), seed_files=args.seeds_file)
+    added = asyncio.run(crawler.seed())
+    print(f"crawl: seeded crawl {args.crawl_id!r} with {added} new URLs", file=sys.stderr)
+    return ExitStatus.OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    ``crawl report ...`` runs the report subcommand; anything else is a crawl.
+    ``crawl report ...`` runs the report subcommand; ``crawl status|export|purge ...``
+    operate a shared crawl and ``crawl seed ...`` seeds one; anything else is a crawl.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["report"]:
+    command = arguments[0] if arguments else ""
+    if command == "report":
         return _guarded(build_report_parser(), _report_command, arguments[1:])
+    if command in SHARED_COMMANDS:
+        return _guarded(build_shared_parser(command), _shared_command, arguments[1:])
+    if command == "seed":
+        seed_parser = build_parser()
+        seed_parser.prog = "crawl seed"
+        return _guarded(seed_parser, _seed_command, arguments[1:])
     return _guarded(build_parser(), _crawl_command, arguments)
 
 

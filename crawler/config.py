@@ -13,6 +13,9 @@ from crawler.urls import validate_seed
 
 OutputFormat = Literal["jsonl", "csv"]
 
+SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
+"""State locations of the shared (Redis) backend: many workers, one crawl."""
+
 DEFAULT_USER_AGENT = f"crawler/{__version__} (python asyncio crawler)"
 MIB = 1024 * 1024
 
@@ -78,6 +81,10 @@ class CrawlConfig:
             path for SQLite (durable: a crawl with the same state file resumes).
         force_state: Continue a state file bound to another crawl (other seeds or scope
             options) instead of refusing it.
+        crawl_id: The crawl's name in a shared ``redis://`` state: it namespaces every
+            key, so several crawls share one Redis; needed with a Redis state.
+        worker_id: This worker's id in a shared state (default: host name, pid and a
+            random part); a worker restarted with the same id takes its leases over.
         per_host_concurrency: Most requests in flight to one origin (scheme, host, port)
             at a time, on top of ``concurrency`` (8, as Scrapy).
         delay: Least seconds between the starts of two requests to one origin.
@@ -129,6 +136,8 @@ class CrawlConfig:
     include_links: bool = False
     state: str | None = None
     force_state: bool = False
+    crawl_id: str | None = None
+    worker_id: str | None = None
     per_host_concurrency: int = 8
     delay: float = 0.0
     max_crawl_delay: float = 30.0
@@ -164,6 +173,18 @@ class CrawlConfig:
         _fields(self.fields)
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
+        self._check_shared()
+
+    def _check_shared(self) -> None:
+        shared = self.state is not None and self.state.startswith(SHARED_SCHEMES)
+        if shared and not self.crawl_id:
+            raise ConfigError("crawl_id is needed with a redis:// state")
+        if self.crawl_id is not None and not shared:
+            raise ConfigError("crawl_id needs a redis:// state")
+        for name in ("crawl_id", "worker_id"):
+            value = getattr(self, name)
+            if value is not None and (not value or any(c in value for c in "{}*?[]\\ ")):
+                raise ConfigError(f"{name} must be a non-empty name without {{}}*?[]\\ or spaces")
 
     def _check_politeness(self) -> None:
         for name in ("per_host_concurrency", "max_pages_per_host", "schedule_size"):

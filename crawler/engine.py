@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from crawler.config import CrawlConfig
+from crawler.coordinator import Coordinator
+from crawler.errors import ConfigError
 from crawler.fetcher import Fetcher, parse_retry_after, retry_delay
 from crawler.frontier import Frontier
 from crawler.models import RECORD_FIELDS, Request
@@ -40,14 +42,15 @@ from crawler.recovery import truncate_partial_line, written_urls
 from crawler.robots import RobotsCache, x_robots_nofollow
 from crawler.scope import Scope
 from crawler.seeds import from_file, from_sitemaps, from_urls
-from crawler.sinks import NullSink, open_sink
+from crawler.sinks import NullSink, encode_record, open_sink
 from crawler.state import open_state
 from crawler.state.identity import crawl_identity
+from crawler.state.redis import RedisState
 from crawler.stats import StatsRecorder
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from types import TracebackType
 
     from crawler.fetcher import FollowCheck
@@ -60,6 +63,11 @@ if TYPE_CHECKING:
     OnPage = Callable[[Page], Any]
 
 log = logging.getLogger(__name__)
+
+SHARED_SCHEDULE_FACTOR: Final = 4
+"""In a shared crawl, a worker's scheduler holds at most this many requests per consumer:
+enough to keep its consumers busy, little enough that work spreads over the workers and a
+dead worker's leases are few."""
 
 PAUSE_STATUSES: Final = frozenset({429, 503})
 """Statuses that pause the origin and hand the request back, rather than retry in place."""
@@ -80,13 +88,22 @@ class Crawl:
         self.config = config or CrawlConfig()
         self._seeds = list(seeds)
         self._seed_sources = [from_urls(self._seeds), *(from_file(p) for p in seed_files)]
-        self._identity = crawl_identity(self._seeds, seed_files, self.config)
+        self._seeding = bool(self._seeds or seed_files or self.config.sitemaps)
         self._on_page = on_page
-        self._state: StateBackend = state or open_state(self.config.state)
+        self._state: StateBackend = state or _open_state(self.config)
+        scope = Scope(self.config)
+        self._coordinator = _coordinator(self._state, self.config, scope)
+        # A shared crawl is one crawl whoever seeds it: its identity leaves the seeds out.
+        shared = self._coordinator is not None
+        self._identity = crawl_identity(
+            [] if shared else self._seeds, [] if shared else seed_files, self.config
+        )
         # Keys whose record is in the output but whose request is not acked: never released.
         self._written: set[str] = set()
         self._stats = StatsRecorder()
-        self._frontier = Frontier(self.config, self._state, Scope(self.config), self._stats)
+        self._frontier = Frontier(
+            self.config, self._state, scope, self._stats, coordinator=self._coordinator
+        )
         self._queue: asyncio.Queue[Request] = asyncio.Queue(self.config.effective_queue_size)
         self._staged: list[Request] = []
         self._in_flight: set[Request] = set()
@@ -106,7 +123,13 @@ class Crawl:
             max_delay=config.max_crawl_delay,
             probe=config.obey_robots,
         )
-        self._scheduler = HostScheduler(slots, config.schedule_size, self._admit)
+        capacity = config.schedule_size
+        if self._coordinator is not None:
+            # Leased work waiting here is work no other worker can take: keep it short.
+            capacity = min(capacity, SHARED_SCHEDULE_FACTOR * config.concurrency)
+        self._scheduler = HostScheduler(slots, capacity, self._admit)
+        # Shared crawls lease in batches of one per consumer: one round trip, not one a page.
+        self._lease_batch = config.concurrency if self._coordinator is not None else 1
         self._free_consumers = asyncio.Semaphore(config.concurrency)
         self._host_pages: Counter[str] = Counter()
         self._frontier.add_scope_hosts(config.sitemaps)
@@ -137,6 +160,9 @@ class Crawl:
         try:
             resumed = await self._state.bind(self._identity, force=self.config.force_state)
             taken_over = await self._frontier.resume()
+            if self._coordinator is not None:
+                await self._coordinator.start()
+                taken_over = []  # records are written after the ack: nothing to reconcile
             self._sink = await self._open_output(resumed, taken_over)
             try:
                 async with Fetcher(self.config) as fetcher:
@@ -165,7 +191,34 @@ class Crawl:
             log.info("resuming: %d in flight, %d already written", len(wanted), len(found))
         return open_sink(output, output_format, append=resumed)
 
+    async def seed(self) -> int:
+        """Only seed a shared crawl: admit the seeds, mark it seeded, return how many were new.
+
+        Raises:
+            ConfigError: The state is not shared (``redis://``).
+            RuntimeError: The crawl was already run.
+        """
+        if self._coordinator is None:
+            raise ConfigError("seeding alone needs a redis:// state")
+        if self._started:
+            raise RuntimeError("a Crawl can run only once")
+        self._started = True
+        await self._state.open()
+        try:
+            await self._state.bind(self._identity, force=self.config.force_state)
+            async with Fetcher(self.config) as fetcher:
+                self._fetcher = fetcher
+                await self._coordinator.seeding_started()
+                await asyncio.gather(*self._start_producers())
+        finally:
+            await self._state.close()
+        if self._failure is not None:
+            raise self._failure
+        return self._frontier.outstanding
+
     async def _supervise(self) -> None:
+        if self._coordinator is not None and self._seeding:
+            await self._coordinator.seeding_started()
         tasks = self._start_tasks()
         try:
             self._stats.stop_reason = await self._wait_for_end()
@@ -181,6 +234,31 @@ class Crawl:
                 self._stats.skip("limit_reached", pending)
 
     def _start_tasks(self) -> list[asyncio.Task[None]]:
+        producers = self._start_producers()
+        consumers = [
+            asyncio.create_task(self._consume(), name=f"crawler-consumer-{i}")
+            for i in range(self.config.concurrency)
+        ]
+        feeder = asyncio.create_task(self._feed(), name="crawler-feeder")
+        dispatcher = asyncio.create_task(self._dispatch(), name="crawler-dispatcher")
+        renewer = asyncio.create_task(self._renew_leases(), name="crawler-lease-renewer")
+        self._frontier.check_finished()
+        return [*producers, feeder, dispatcher, renewer, *consumers, *self._start_shared_tasks()]
+
+    def _start_shared_tasks(self) -> list[asyncio.Task[None]]:
+        coordinator = self._coordinator
+        if coordinator is None:
+            return []
+        listen = self._guarded(coordinator.listen(self._frontier.wake))
+        return [asyncio.create_task(listen, name="crawler-shared-events")]
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:
+            self._fail(exc)
+
+    def _start_producers(self) -> list[asyncio.Task[None]]:
         producers = [
             asyncio.create_task(self._produce(source), name=f"crawler-producer-{i}")
             for i, source in enumerate(self._seed_sources)
@@ -190,15 +268,7 @@ class Crawl:
             producers.append(asyncio.create_task(sitemaps, name="crawler-producer-sitemaps"))
         for _ in producers:
             self._frontier.producer_started()
-        consumers = [
-            asyncio.create_task(self._consume(), name=f"crawler-consumer-{i}")
-            for i in range(self.config.concurrency)
-        ]
-        feeder = asyncio.create_task(self._feed(), name="crawler-feeder")
-        dispatcher = asyncio.create_task(self._dispatch(), name="crawler-dispatcher")
-        renewer = asyncio.create_task(self._renew_leases(), name="crawler-lease-renewer")
-        self._frontier.check_finished()
-        return [*producers, feeder, dispatcher, renewer, *consumers]
+        return producers
 
     async def _wait_for_end(self) -> str:
         finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
@@ -243,16 +313,28 @@ class Crawl:
     async def _produce(self, source: AsyncIterator[list[str]]) -> None:
         try:
             async for batch in source:
+                if self._coordinator is not None:
+                    await self._coordinator.share_seeds(batch)
                 await self._frontier.add_seeds(batch)
         except OSError as exc:
             log.error("%s", exc)
         except Exception as exc:
             self._fail(exc)
         finally:
-            self._frontier.producer_done()
+            await self._producer_done()
+
+    async def _producer_done(self) -> None:
+        self._frontier.producer_done()
+        if self._coordinator is not None and self._seeding and not self._frontier.producers:
+            try:
+                await self._coordinator.seeding_done()
+            except Exception as exc:
+                self._fail(exc)
 
     async def _produce_sitemaps(self) -> None:
         try:
+            if self._coordinator is not None:
+                await self._coordinator.share_seeds(self.config.sitemaps)
             roots = [*self.config.sitemaps, *await self._robots_sitemaps()]
             source = from_sitemaps(roots, self._fetch_sitemap, max_bytes=self.config.max_bytes)
             async for batch in source:
@@ -260,7 +342,7 @@ class Crawl:
         except Exception as exc:
             self._fail(exc)
         finally:
-            self._frontier.producer_done()
+            await self._producer_done()
 
     async def _robots_sitemaps(self) -> list[str]:
         if not self.config.sitemaps_from_robots:
@@ -276,14 +358,16 @@ class Crawl:
         return result.body
 
     async def _fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
+        """Fetch robots.txt or a sitemap (in the origin's shared slot, in a shared crawl)."""
         assert self._fetcher is not None
-        return await self._fetcher.fetch(request, follow)
+        fetcher = self._fetcher
+        return await self._in_slot(request.url, lambda: fetcher.fetch(request, follow))
 
     async def _feed(self) -> None:
         """Lease work from the frontier into the per-host scheduler, as room allows."""
         try:
             while True:
-                room = await self._scheduler.wait_for_room()
+                room = await self._scheduler.wait_for_room(self._lease_batch)
                 limit = min(room, self.config.effective_queue_size)
                 batch = await self._frontier.next_batch(limit)
                 if not batch:
@@ -293,14 +377,19 @@ class Crawl:
             self._fail(exc)
 
     async def _renew_leases(self) -> None:
-        """Renew the leases of requests this crawl holds, which may wait long for a slow host."""
+        """Renew the leases of requests this crawl holds, which may wait long for a slow host.
+
+        All of them: waiting in the scheduler, queued, or in a consumer's hands. In a shared
+        crawl also this worker's heartbeat and politeness slots.
+        """
         # A third of the lease: two renewals may be late before a lease can expire.
         period = self.config.lease_seconds / 3
         try:
             while True:
                 await asyncio.sleep(period)
-                held = [*self._scheduler.waiting_requests(), *self._staged, *self._in_flight]
-                await self._frontier.renew(held)
+                await self._frontier.renew(self._frontier.held())
+                if self._coordinator is not None:
+                    await self._coordinator.keep_alive()
         except Exception as exc:
             self._fail(exc)
 
@@ -338,31 +427,61 @@ class Crawl:
     async def _process(self, request: Request) -> None:
         """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""
         origin = origin_of(request.url)
-        fetched, status = False, None
+        fetched, status, slot = False, None, None
         try:
             rules = await self._robots_rules(origin)
             if rules is not None and rules.unreachable is not None:
-                await self._finish(request, _unreachable(request, rules.unreachable))
+                await self._finish(request, _unreachable(request, rules.unreachable), None)
                 return
             if rules is not None and not rules.allowed(request.url, self.config.user_agent):
                 await self._skip(request, "robots")
                 return
             fetched = True
+            slot = await self._shared_slot(request.url)
             result = await self._fetch_page(request)
             status = result.status
-            if not self._paused(request, origin, result):
-                await self._finish(request, result)
+            pause = self._paused(request, origin, result)
+            if pause is None:
+                await self._finish(request, result, slot)
+            elif self._coordinator is not None:
+                await self._coordinator.gate.pause(request.url, pause)
         finally:
+            if slot is not None and self._coordinator is not None:
+                await self._coordinator.gate.release(slot, status)  # unless freed with the ack
             self._scheduler.release(origin, fetched=fetched, status=status)
+
+    async def _shared_slot(self, url: str) -> str | None:
+        """In a shared crawl, wait for a slot of ``url``'s origin held across all workers."""
+        if self._coordinator is None:
+            return None
+        return await self._coordinator.gate.acquire(url)
 
     async def _fetch_page(self, request: Request) -> FetchResult:
         assert self._fetcher is not None
         return await self._fetcher.fetch(request, follow=self._follow, defer=PAUSE_STATUSES)
 
-    async def _finish(self, request: Request, result: FetchResult) -> None:
+    async def _in_slot(self, url: str, fetch: Callable[[], Awaitable[FetchResult]]) -> FetchResult:
+        """Run ``fetch``; in a shared crawl, in a slot of ``url``'s origin held by all workers."""
+        if self._coordinator is None:
+            return await fetch()
+        gate = self._coordinator.gate
+        slot = await gate.acquire(url)
+        status = None
+        try:
+            result = await fetch()
+            status = result.status
+            return result
+        finally:
+            await gate.release(slot, status)
+
+    async def _finish(self, request: Request, result: FetchResult, slot: str | None) -> None:
         parsed = _parse(result)
         page = make_page(result, parsed)
         records = await self._records(page, result)
+        if self._coordinator is not None:
+            links = self._links_to_follow(parsed, result) if parsed is not None else ()
+            await self._finish_shared(request, result, page, records, links=links, slot=slot)
+            return
         if request.key not in self._written:
             self._sink.write(records)
             self._written.add(request.key)
@@ -373,6 +492,32 @@ class Crawl:
             await self._frontier.add_links(request, self._links_to_follow(parsed, result))
         await self._frontier.complete(request)
         self._written.discard(request.key)
+
+    async def _finish_shared(
+        self,
+        request: Request,
+        result: FetchResult,
+        page: Page,
+        records: list[Record],
+        *,
+        links: Iterable[str],
+        slot: str | None,
+    ) -> None:
+        """Add the links, ack with the records and free the slot in one step; write if acked.
+
+        So each worker's file holds the records of the requests it acked: a URL is in at
+        most one worker file, and ``crawl export`` has every record exactly once.
+        """
+        found = self._frontier.candidates(request, links)
+        lines = [encode_record(record) for record in records]
+        acked = await self._frontier.complete(
+            request, found=found, records=lines, error=page.error, slot=slot, status=result.status
+        )
+        if acked:
+            self._sink.write(records)
+            self._stats.page(result.status, page.error, len(result.body))
+        else:
+            log.info("lease of %s lost to another worker: its record is theirs", request.url)
 
     def _admit(self, request: Request) -> SkipReason | None:
         """Decide, just before a request takes its host's slot, whether to skip it."""
@@ -396,7 +541,10 @@ class Crawl:
         if not self.config.obey_robots:
             return None
         rules = await self._robots.get(origin)
-        self._scheduler.configure(origin, rules.crawl_delay(self.config.user_agent))
+        crawl_delay = rules.crawl_delay(self.config.user_agent)
+        self._scheduler.configure(origin, crawl_delay)
+        if self._coordinator is not None:
+            await self._coordinator.configure(origin, crawl_delay)
         return rules
 
     async def _follow(self, target: str) -> str | None:
@@ -407,10 +555,14 @@ class Crawl:
             return "robots"
         return reason
 
-    def _paused(self, request: Request, origin: str, result: FetchResult) -> bool:
-        """Hand a 429/503 back to the scheduler with its origin paused, while retries last."""
+    def _paused(self, request: Request, origin: str, result: FetchResult) -> float | None:
+        """Hand a 429/503 back to the scheduler with its origin paused, while retries last.
+
+        Returns:
+            The pause in seconds, ``None`` when the request was not handed back.
+        """
         if result.status not in PAUSE_STATUSES or request.attempt >= self.config.retries:
-            return False
+            return None
         retry_after = parse_retry_after(result.headers.get("Retry-After"), datetime.now(UTC))
         pause = retry_delay(
             request.attempt,
@@ -420,7 +572,7 @@ class Crawl:
         )
         log.info("%s answered %s: pausing %s for %.2fs", request.url, result.status, origin, pause)
         self._scheduler.requeue(replace(request, attempt=request.attempt + 1), pause)
-        return True
+        return pause
 
     def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
         if not self.config.respect_nofollow:
@@ -432,11 +584,23 @@ class Crawl:
     async def _skip(self, request: Request, reason: SkipReason) -> None:
         """Count a leased request not crawled, record it if asked, and complete it."""
         self._stats.skip(reason)
+        if self._coordinator is not None:
+            await self._skip_shared(request, reason)
+            return
         if self.config.log_skipped and request.key not in self._written:
             self._sink.write([make_skip_record(request, reason, fields=self.config.record_fields)])
             self._written.add(request.key)
         await self._frontier.complete(request)
         self._written.discard(request.key)
+
+    async def _skip_shared(self, request: Request, reason: SkipReason) -> None:
+        """Complete a skipped request; its skip record, if asked, is stored with the ack."""
+        records = []
+        if self.config.log_skipped:
+            records = [make_skip_record(request, reason, fields=self.config.record_fields)]
+        lines = [encode_record(record) for record in records]
+        if await self._frontier.complete(request, records=lines):
+            self._sink.write(records)
 
     async def _records(self, page: Page, result: FetchResult) -> list[Record]:
         if self._on_page is None:
@@ -464,6 +628,27 @@ class Crawl:
 def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     """The result of a page not requested because its host did not answer for robots.txt."""
     return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
+
+
+def _open_state(config: CrawlConfig) -> StateBackend:
+    return open_state(
+        config.state,
+        crawl_id=config.crawl_id,
+        worker_id=config.worker_id,
+        max_pages=config.max_pages,
+    )
+
+
+def _coordinator(state: StateBackend, config: CrawlConfig, scope: Scope) -> Coordinator | None:
+    """Return the coordinator of a shared (Redis) crawl, ``None`` for a local one."""
+    if not isinstance(state, RedisState):
+        return None
+
+    def add_scope_hosts(hosts: Iterable[str]) -> None:
+        for host in hosts:
+            scope.add_seed_host(host)
+
+    return Coordinator(state, config, add_scope_hosts)
 
 
 def _parse(result: FetchResult) -> ParsedHtml | None:

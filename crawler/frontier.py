@@ -9,11 +9,18 @@ Invariant: ``outstanding == pending + active``, where *active* requests are leas
 the state and not yet completed (waiting in the queue, or in a consumer's hands). The
 crawl is finished when no producer is running and ``outstanding == 0``, or when the
 page budget is spent and ``active == 0``.
+
+Shared (Redis) crawls: these local counters cannot see other workers' work, so with a
+``Coordinator`` the frontier decides nothing from them: when it finds nothing to lease it
+asks the coordinator, which checks the exact counts in Redis, and waits for an event or
+the coordinator's re-check time (see ``crawler.coordinator``). ``max_pages`` is then
+enforced by the lease itself, across all workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -31,9 +38,10 @@ from crawler.urls import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from crawler.config import CrawlConfig
+    from crawler.coordinator import Coordinator
     from crawler.models import SkipReason
     from crawler.scope import Scope
     from crawler.state import StateBackend
@@ -58,9 +66,18 @@ class Frontier:
     """Canonicalize, dedupe, scope and depth-check URLs, and hand out leased work."""
 
     def __init__(
-        self, config: CrawlConfig, state: StateBackend, scope: Scope, stats: StatsRecorder
+        self,
+        config: CrawlConfig,
+        state: StateBackend,
+        scope: Scope,
+        stats: StatsRecorder,
+        *,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._config = config
+        self._shared = coordinator
+        self._shared_budget_spent = False
+        self._held: dict[str, Request] = {}
         self._state = state
         self._scope = scope
         self._stats = stats
@@ -80,8 +97,15 @@ class Frontier:
         return self._pending + self._active
 
     @property
+    def producers(self) -> int:
+        """Seed producers still running in this process."""
+        return self._producers
+
+    @property
     def budget_spent(self) -> bool:
-        """Whether ``max_pages`` requests have been handed out."""
+        """Whether ``max_pages`` requests have been handed out (shared: are done)."""
+        if self._shared is not None:
+            return self._shared_budget_spent
         limit = self._config.max_pages
         return limit is not None and self._dispatched >= limit
 
@@ -149,14 +173,22 @@ class Frontier:
 
     async def add_links(self, parent: Request, links: Iterable[str]) -> None:
         """Admit the links found on ``parent``'s page at depth ``parent.depth + 1``."""
+        await self._admit(self.candidates(parent, links))
+
+    def candidates(self, parent: Request, links: Iterable[str]) -> list[Request]:
+        """Return the links of ``parent``'s page that pass every check but dedup.
+
+        Links refused here (depth, budget, scope, ...) are counted in the stats; the
+        state deduplicates the rest (``add_links``, or a shared ``complete``).
+        """
         depth = parent.depth + 1
         max_depth = self._config.max_depth
         if max_depth is not None and depth > max_depth:
             self._stats.skip("too_deep", sum(1 for _ in links))
-            return
+            return []
         if self.budget_spent:
             self._stats.skip("limit_reached", sum(1 for _ in links))
-            return
+            return []
         requests: list[Request] = []
         for url in links:
             reason = self._settled.get(url)
@@ -168,7 +200,7 @@ class Frontier:
                     continue
                 reason = outcome
             self._stats.skip(reason)
-        await self._admit(requests)
+        return requests
 
     def _settle(self, url: str, reason: SkipReason) -> None:
         if reason == "limit_reached":  # the only outcome that depends on the moment
@@ -195,27 +227,84 @@ class Frontier:
             self._stats.skip(reason)
         return reason
 
+    def held(self) -> list[Request]:
+        """Return the requests leased and not yet completed or released (to renew)."""
+        return list(self._held.values())
+
+    def wake(self) -> None:
+        """Make a waiting ``next_batch`` look again (another worker's work may be there)."""
+        self._wakeup.set()
+
     async def next_batch(self, limit: int) -> list[Request]:
         """Lease up to ``limit`` requests, waiting for work; ``[]`` once no more will come."""
         while not self.finished.is_set():
+            self._wakeup.clear()  # before leasing: a wake-up during the lease is kept
             budget = self._budget(limit)
-            batch = await self._lease(budget) if budget else []
+            ready = self._shared is None or self._shared.ready
+            batch = await self._lease(budget) if budget and ready else []
             if batch:
                 self._pending -= len(batch)
                 self._active += len(batch)
                 self._dispatched += len(batch)
+                self._held.update((r.key, r) for r in batch)
                 return batch
+            if self._shared is not None:
+                await self._wait_shared()
+                continue
             if not budget:
                 return []
-            self._wakeup.clear()
             await self._wakeup.wait()
         return []
 
-    async def complete(self, request: Request) -> None:
-        """Acknowledge a request whose record is written and whose links were added."""
-        await self._state.ack(request)
+    async def _wait_shared(self) -> None:
+        """Finish if the shared crawl is complete, else wait for an event or the re-check."""
+        assert self._shared is not None
+        was_ready = self._shared.ready
+        verdict = await self._shared.verdict(producers=self._producers)
+        if verdict.finished:
+            self._shared_budget_spent = verdict.budget_spent
+            self.finished.set()
+            return
+        if self._shared.ready and not was_ready:
+            return  # it just learned that the crawl is seeded: lease at once
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(verdict.recheck):
+                await self._wakeup.wait()
+
+    async def complete(
+        self,
+        request: Request,
+        *,
+        found: Sequence[Request] = (),
+        records: Sequence[bytes] = (),
+        error: str | None = None,
+        slot: str | None = None,
+        status: int | None = None,
+    ) -> bool:
+        """Acknowledge a request whose links were added (and, unshared, record written).
+
+        Args:
+            request: The leased request.
+            found: Shared crawls: its page's ``candidates``, added in the same step.
+            records: Shared crawls: its output lines, stored with the ack in one step.
+            error: Shared crawls: its error class, counted in the crawl's status.
+            slot: Shared crawls: its politeness slot, freed in the same step.
+            status: Shared crawls: its response status (the slot's 429 back-off).
+
+        Returns:
+            ``False`` if the lease was lost (another worker has or will have the request).
+        """
+        if self._shared is not None:
+            acked, admitted = await self._shared.complete(
+                request, found=found, records=records, error=error, slot=slot, status=status
+            )
+            self._count_admitted(len(found), admitted)
+        else:
+            acked = await self._state.ack(request)
+        self._held.pop(request.key, None)
         self._active -= 1
         self.check_finished()
+        return acked
 
     async def renew(self, requests: list[Request]) -> None:
         """Push the lease deadlines of requests still held ``lease_seconds`` ahead."""
@@ -225,6 +314,8 @@ class Frontier:
     async def release(self, requests: list[Request]) -> None:
         """Give leased requests back to the state (a stopped crawl); they stay pending."""
         await self._state.release(requests)
+        for request in requests:
+            self._held.pop(request.key, None)
         self._active -= len(requests)
         self._pending += len(requests)
 
@@ -235,7 +326,7 @@ class Frontier:
         return await self._state.lease(limit, lease_seconds=self._config.lease_seconds)
 
     def _budget(self, limit: int) -> int:
-        if self._config.max_pages is None:
+        if self._config.max_pages is None or self._shared is not None:
             return limit
         return max(0, min(limit, self._config.max_pages - self._dispatched))
 
@@ -273,14 +364,18 @@ class Frontier:
     async def _admit(self, requests: list[Request]) -> None:
         if not requests:
             return
-        admitted = await self._state.add(requests)
-        self._stats.skip("duplicate", len(requests) - len(admitted))
+        self._count_admitted(len(requests), await self._state.add(requests))
+
+    def _count_admitted(self, offered: int, admitted: list[Request]) -> None:
+        self._stats.skip("duplicate", offered - len(admitted))
         if admitted:
             self._pending += len(admitted)
             self._wakeup.set()
 
     def check_finished(self) -> None:
         """Set ``finished`` if the stop rule holds (see the module docstring)."""
+        if self._shared is not None:
+            return  # decided on the shared counts only, in ``next_batch``
         if self._active:
             return
         if self.budget_spent or (self._producers == 0 and self._pending == 0):

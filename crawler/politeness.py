@@ -190,9 +190,10 @@ class HostScheduler:
         """Requests waiting for a slot."""
         return self._waiting
 
-    async def wait_for_room(self) -> int:
-        """Wait until fewer than ``capacity`` requests wait; return how many more fit."""
-        while self._waiting >= self._capacity:
+    async def wait_for_room(self, minimum: int = 1) -> int:
+        """Wait until ``minimum`` more requests fit (at most ``capacity``); return how many do."""
+        minimum = min(minimum, self._capacity)
+        while self._capacity - self._waiting < minimum:
             self._room.clear()
             await self._room.wait()
         return self._capacity - self._waiting

@@ -68,14 +68,18 @@ class _FileSink:
                 self._file.close()
 
 
+def encode_record(record: Record) -> bytes:
+    """Return ``record`` as one line of JSON (UTF-8, no newline), as JSON Lines files hold it."""
+    return json.dumps(record, ensure_ascii=False, default=str).encode()
+
+
 class JsonLinesSink(_FileSink):
     """One JSON object per line, UTF-8."""
 
     def write(self, records: Sequence[Record]) -> None:
         """Append ``records`` as JSON lines."""
         if records:
-            lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-            self._emit(lines.encode())
+            self._emit(b"".join(encode_record(r) + b"\n" for r in records))
 
 
 class CsvSink(_FileSink):

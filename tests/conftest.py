@@ -9,9 +9,14 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from tests.workers_support import Workers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -195,3 +200,15 @@ def crawl_id(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+async def workers(redis_url: str, crawl_id: str, tmp_path: Path) -> AsyncIterator[Workers]:
+    """Start ``crawl`` worker processes of this test's shared crawl; kill leftovers at the end."""
+    from tests.workers_support import Workers
+
+    started = Workers(redis_url, crawl_id, tmp_path)
+    yield started
+    started.kill_all()
+    for proc in started.procs:
+        await proc.wait()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from crawler.errors import StateMismatchError
+from crawler.errors import StateError, StateMismatchError
 from crawler.models import Request
 from crawler.state import StateBackend, StateCounts, open_state
 from crawler.state.memory import MemoryState
+from crawler.state.redis import RedisState
+from crawler.state.redis_admin import purge
 from crawler.state.sqlite import SqliteState
+from tests.conftest import REDIS_URL, TEST_NAMESPACE
 
 pytestmark = pytest.mark.timeout(30)
 LEASE = 10.0
@@ -35,7 +39,16 @@ def sqlite(tmp_path: Path, clock: Clock) -> StateBackend:
     return SqliteState(str(tmp_path / "state.db"), clock=clock)
 
 
-BACKENDS: dict[str, Callable[[Path, Clock], StateBackend]] = {"memory": memory, "sqlite": sqlite}
+def redis(tmp_path: Path, clock: Clock) -> StateBackend:
+    crawl_id = f"contract-{uuid.uuid4().hex[:12]}"
+    return RedisState(REDIS_URL, crawl_id, namespace=TEST_NAMESPACE, worker_id="w", clock=clock)
+
+
+BACKENDS: dict[str, Callable[[Path, Clock], StateBackend]] = {
+    "memory": memory,
+    "sqlite": sqlite,
+    "redis": redis,
+}
 
 
 @pytest.fixture
@@ -45,9 +58,13 @@ def clock() -> Clock:
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def state(request, tmp_path, clock) -> AsyncIterator[StateBackend]:
+    if request.param == "redis":
+        request.getfixturevalue("redis_url")  # skips without a Redis (fails under CI=true)
     backend = BACKENDS[request.param](tmp_path, clock)
     await backend.open()
     yield backend
+    if isinstance(backend, RedisState):
+        await purge(backend)  # this test's keys only
     await backend.close()
 
 
@@ -198,3 +215,11 @@ async def test_close_keeps_leases(tmp_path, clock):
 def test_open_state_picks_the_backend(tmp_path):
     assert isinstance(open_state(None), MemoryState)
     assert isinstance(open_state(str(tmp_path / "s.db")), SqliteState)
+    shared = open_state("redis://127.0.0.1:6379/0", crawl_id="c", worker_id="w", max_pages=5)
+    assert isinstance(shared, RedisState)
+    assert (shared.url, shared.crawl_id, shared.worker_id) == ("redis://127.0.0.1:6379/0", "c", "w")
+
+
+def test_open_state_needs_a_crawl_id_for_redis():
+    with pytest.raises(StateError, match=r"^a redis:// state needs a crawl id \(--crawl-id\)$"):
+        open_state("redis://127.0.0.1:6379/0")

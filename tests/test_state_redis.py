@@ -71,6 +71,13 @@ async def opened(make: Factory, worker_id: str = "w1", **kwargs: object) -> Redi
     return state
 
 
+def test_a_prefix_in_the_url_is_the_key_namespace() -> None:
+    state = RedisState("redis://127.0.0.1:6379/3?prefix=staging&x=1", "c")
+    assert (state.url, state.keys.seen) == ("redis://127.0.0.1:6379/3?x=1", "staging:{c}:seen")
+    plain = RedisState("redis://127.0.0.1:6379/3", "c")
+    assert (plain.url, plain.keys.seen) == ("redis://127.0.0.1:6379/3", "crawler:{c}:seen")
+
+
 def test_request_encoding_is_compact_json_and_round_trips() -> None:
     request = req("/a?x=1", depth=2, parent="http://example.test/")
     assert encode_request(request) == b'["http://example.test/a?x=1",2,"http://example.test/"]'
@@ -214,16 +221,18 @@ async def test_progress_sees_seeding_leases_and_dead_workers(make: Factory) -> N
     assert (await worker.progress()).seeded is True
 
 
-async def test_events_announce_adds_releases_the_last_ack_and_seeding(make: Factory) -> None:
+async def test_events_announce_adds_releases_the_last_lease_acked_and_seeding(
+    make: Factory,
+) -> None:
     waiter, worker = await opened(make, "waiter"), await opened(make, "worker")
     await waiter.watch()
     events = waiter.events()
     await worker.add([req("/a"), req("/b")])
     [a, b] = await worker.lease(2, lease_seconds=5)
     await worker.release([b])
-    await worker.ack(a)  # b is pending: not the last
     [b] = await worker.lease(1, lease_seconds=5)
-    await worker.ack(b)  # the last lease and nothing pending
+    await worker.ack(a)  # b is still leased: no event
+    await worker.ack(b)  # no lease left: the crawl may be complete (or its budget spent)
     await worker.seeding(started=False, lease_seconds=5)
     async with asyncio.timeout(5):
         assert [await anext(events) for _ in range(4)] == ["add", "add", "idle", "seeded"]

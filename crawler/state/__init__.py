@@ -13,7 +13,8 @@ on the next run, which takes them over (their records may already be in the outp
 ``crawler.recovery``). Every backend takes a ``clock`` (seconds, a callable) so that
 lease expiry can be tested without sleeping.
 
-``open_state(location)`` picks the backend: ``None`` is memory, a path is SQLite.
+``open_state(location)`` picks the backend: ``None`` is memory, a path is SQLite, a
+``redis://`` URL is Redis (``crawler.state.redis``), one crawl shared by many workers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from crawler.config import SHARED_SCHEMES
 from crawler.errors import StateError
 
 if TYPE_CHECKING:
@@ -92,21 +94,47 @@ class StateBackend(Protocol):
         """Return the current counts."""
 
 
-def open_state(location: str | None, *, clock: Callable[[], float] | None = None) -> StateBackend:
-    """Return the backend for ``location``: ``None`` for memory, a file path for SQLite.
+def is_shared(location: str | None) -> bool:
+    """Return whether ``location`` names a shared (Redis) state."""
+    return location is not None and location.startswith(SHARED_SCHEMES)
+
+
+def open_state(
+    location: str | None,
+    *,
+    clock: Callable[[], float] | None = None,
+    crawl_id: str | None = None,
+    worker_id: str | None = None,
+    max_pages: int | None = None,
+) -> StateBackend:
+    """Return the backend for ``location``.
+
+    Args:
+        location: ``None`` for memory, a file path for SQLite, a ``redis://`` (or
+            ``rediss://``, ``unix://``) URL for Redis, shared by many workers.
+        clock: Seconds, for tests (Redis otherwise uses the server's clock).
+        crawl_id: The crawl's name in Redis (needed for Redis).
+        worker_id: This worker's id in Redis (default: host, pid and a random part).
+        max_pages: The page budget the Redis lease script enforces across workers.
 
     Raises:
-        StateError: ``location`` names a backend that does not exist yet (``redis://``).
+        StateError: A Redis location without ``crawl_id``, or another URL scheme.
     """
     if location is None:
         from crawler.state.memory import MemoryState
 
         return MemoryState() if clock is None else MemoryState(clock=clock)
+    if is_shared(location):
+        if not crawl_id:
+            raise StateError("a redis:// state needs a crawl id (--crawl-id)")
+        from crawler.state.redis import RedisState
+
+        return RedisState(location, crawl_id, worker_id=worker_id, max_pages=max_pages, clock=clock)
     if "://" in location:
-        raise StateError(f"unsupported state location {location!r}: give a file path")
+        raise StateError(f"unsupported state location {location!r}: give a file path or redis://")
     from crawler.state.sqlite import SqliteState
 
     return SqliteState(location) if clock is None else SqliteState(location, clock=clock)
 
 
-__all__ = ["StateBackend", "StateCounts", "open_state"]
+__all__ = ["SHARED_SCHEMES", "StateBackend", "StateCounts", "is_shared", "open_state"]

@@ -12,12 +12,13 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``meta``        HASH     ``identity``, ``seeded``, ``done``
 ``workers``     ZSET     worker token → heartbeat deadline
 ``seeders``     ZSET     token of a worker still seeding → heartbeat deadline
-``hosts``       HASH     host → pending count
-``hosts_done``  HASH     host → done count
+``hosts``       HASH     host[:port] → pending count
+``hosts_done``  HASH     host[:port] → done count
 ``errors``      HASH     error class → count
 ``scope``       SET      the seeds' hosts, so a worker without seeds has the same scope
 ``polite``      HASH     ``origin|next`` start time, ``origin|delay``, ``origin|backoff``
 ``slots:ORIGIN``  ZSET   a request in flight to the origin → deadline (politeness)
+``wanted:ORIGIN`` STRING  exists (with a TTL) while a worker waits for a slot there
 ==============  =======  ==========================================================
 
 Every multi-key update is one Lua script (``crawler.state.redis_lua``). Lease deadlines
@@ -37,12 +38,13 @@ import secrets
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.errors import StateError, StateMismatchError
 from crawler.models import Request
 from crawler.state import StateCounts
 from crawler.state.redis_lua import SCRIPTS, script
-from crawler.urls import canonicalize, fingerprint, host_of
+from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -93,9 +95,32 @@ class RedisKeys:
         """Return the key of the politeness slots (ZSET holder → deadline) of ``origin``."""
         return self.slots_prefix + origin
 
+    def wanted(self, origin: str) -> str:
+        """Return the key that exists while a worker waits for a slot of ``origin``."""
+        return self.prefix + "wanted:" + origin
+
     def fixed(self) -> list[str]:
         """Return every key name of the crawl except the per-host politeness keys."""
         return [self.prefix + name for name in _KEY_NAMES]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRelease:
+    """A politeness slot to free in the same step as an ack (see ``RedisHostGate``).
+
+    Attributes:
+        member: The slot's member in the origin's ``slots``.
+        origin: ``scheme://host[:port]``.
+        status: The response status, for the 429 back-off (``None`` without response).
+        max_delay: The cap on the back-off, in seconds.
+        min_backoff: The first back-off after a 429, in seconds.
+    """
+
+    member: str
+    origin: str
+    status: int | None
+    max_delay: float
+    min_backoff: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +163,17 @@ def fingerprint_bytes(key: str) -> bytes:
     return fingerprint(key).to_bytes(8, "big")
 
 
+def split_namespace(url: str, namespace: str) -> tuple[str, str]:
+    """Return ``url`` without its ``prefix`` query parameter, and the namespace it names."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    if not prefixes:
+        return url, namespace
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefixes[-1]
+
+
 def default_worker_id() -> str:
     """Return a token unique to this process: host name, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -160,7 +196,8 @@ class RedisState:
     """The state of one crawl in Redis, shared by every worker that opens it.
 
     Args:
-        url: The server, e.g. ``redis://127.0.0.1:6379/0``.
+        url: The server, e.g. ``redis://127.0.0.1:6379/0``; a ``prefix`` query parameter
+            (``redis://127.0.0.1:6379/0?prefix=staging``) replaces ``namespace``.
         crawl_id: The crawl's name; it namespaces every key.
         namespace: The first part of every key.
         worker_id: This worker's token (default: host, pid, random); a worker restarted
@@ -179,7 +216,7 @@ class RedisState:
         max_pages: int | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.url = url
+        self.url, namespace = split_namespace(url, namespace)
         self.crawl_id = crawl_id
         self.keys = RedisKeys(crawl_id, namespace)
         self.worker_id = worker_id or default_worker_id()
@@ -285,9 +322,57 @@ class RedisState:
             ``False`` (nothing stored) if the lease was lost or the request was done already.
         """
         keys = [self.keys.leases, self.keys.owners, self.keys.meta, self.keys.records]
-        keys += [self.keys.hosts_done, self.keys.errors, self.keys.pending]
+        keys += [self.keys.hosts_done, self.keys.errors]
         args = [self.keys.channel, encode_request(request), self.worker_id, error or "", *records]
         return bool(await self.run_script("ack", keys, args))
+
+    async def complete(
+        self,
+        request: Request,
+        *,
+        found: Sequence[Request] = (),
+        records: Sequence[bytes] = (),
+        error: str | None = None,
+        slot: SlotRelease | None = None,
+    ) -> tuple[bool, list[Request]]:
+        """Finish a page in one round trip: add its links, ack it with its records, free its slot.
+
+        Args:
+            request: A request this worker leased.
+            found: The links found on its page (admitted if never seen, as ``add``).
+            records: Its output lines, stored with the ack (as ``ack``).
+            error: Its error class, counted per class.
+            slot: Its politeness slot, freed whatever the ack's outcome.
+
+        Returns:
+            Whether it was acked (``False``: the lease was lost), and the links admitted.
+        """
+        if len(found) > CHUNK:
+            admitted = await self.add(found)
+            acked, _ = await self.complete(request, records=records, error=error, slot=slot)
+            return acked, admitted
+        keys, args = self._complete_arguments(request, found, records, error, slot)
+        acked, *positions = await self.run_script("complete", keys, args)
+        return bool(acked), [found[int(n) - 1] for n in positions]
+
+    def _complete_arguments(
+        self,
+        request: Request,
+        found: Sequence[Request],
+        records: Sequence[bytes],
+        error: str | None,
+        slot: SlotRelease | None,
+    ) -> tuple[list[str], list[object]]:
+        k = self.keys
+        origin = slot.origin if slot else ""
+        keys = [k.seen, k.pending, k.hosts, k.leases, k.owners, k.meta, k.records]
+        keys += [k.hosts_done, k.errors, k.slots(origin), k.polite, k.wanted(origin)]
+        args: list[object] = [k.channel, encode_request(request), self.worker_id, error or ""]
+        args += [len(found), len(records), slot.member if slot else "", origin]
+        args += [_status(slot), slot.max_delay if slot else 0, slot.min_backoff if slot else 0]
+        for link in found:
+            args += (fingerprint_bytes(link.key), encode_request(link))
+        return keys, [*args, *records]
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return the leases this worker owns to the front of pending."""
@@ -385,7 +470,7 @@ class RedisState:
             origin = _text(key).removeprefix(self.keys.slots_prefix)
             held = int(await self.client.zcount(key, now, "+inf"))
             if held:
-                host = host_of(origin)
+                host = origin.partition("://")[2]  # host[:port], as the other per-host counts
                 counts[host] = counts.get(host, 0) + held
         return counts
 
@@ -409,3 +494,7 @@ def _raw(value: bytes | str) -> bytes:
 def glob_escape(text: str) -> str:
     """Return ``text`` with Redis glob characters escaped, for ``SCAN MATCH``."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _status(slot: SlotRelease | None) -> int | str:
+    return "" if slot is None or slot.status is None else slot.status

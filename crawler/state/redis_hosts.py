@@ -22,6 +22,7 @@ import asyncio
 import itertools
 from typing import TYPE_CHECKING, Final
 
+from crawler.state.redis import SlotRelease
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
@@ -83,11 +84,24 @@ class RedisHostGate:
                 await self._wait(freed if outcome == FULL else None, seconds)
 
     async def release(self, member: str, status: int | None) -> None:
-        """Give the slot back; the response ``status`` adapts the origin's back-off."""
-        origin = self._held.pop(member)
-        keys = [self._state.keys.slots(origin), self._state.keys.polite]
-        args = [self._state.keys.channel, member, origin, "" if status is None else status]
-        await self._state.run_script("slot_release", keys, [*args, self._max_delay, MIN_BACKOFF])
+        """Give the slot back (once; later calls do nothing); ``status`` adapts the back-off."""
+        handed = self.handover(member, status)
+        if handed is None:
+            return
+        keys, origin = self._state.keys, handed.origin
+        args = [keys.channel, member, origin, "" if status is None else status]
+        await self._state.run_script(
+            "slot_release",
+            [keys.slots(origin), keys.polite, keys.wanted(origin)],
+            [*args, self._max_delay, MIN_BACKOFF],
+        )
+
+    def handover(self, member: str, status: int | None) -> SlotRelease | None:
+        """Stop holding the slot and return what frees it with an ack (``None``: not held)."""
+        origin = self._held.pop(member, None)
+        if origin is None:
+            return None
+        return SlotRelease(member, origin, status, self._max_delay, MIN_BACKOFF)
 
     async def pause(self, url: str, seconds: float) -> None:
         """Start no request to ``url``'s origin, in any worker, for ``seconds``."""
@@ -117,7 +131,8 @@ class RedisHostGate:
             freed.set()
 
     async def _ask(self, origin: str, member: str) -> tuple[int, float]:
-        keys = [self._state.keys.slots(origin), self._state.keys.polite]
+        names = self._state.keys
+        keys = [names.slots(origin), names.polite, names.wanted(origin)]
         args = [self._state.clock_arg(), member, self._concurrency, self._delay]
         outcome, seconds = await self._state.run_script(
             "slot_acquire", keys, [*args, self._lease_seconds, origin]

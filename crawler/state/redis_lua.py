@@ -27,33 +27,77 @@ end
 local function host(member)
   return string.lower(string.match(member, '^%["%a+://([^/?#"]+)') or '')
 end
+-- Admit the never-seen of n (fingerprint, member) pairs at ARGV[first...]; return their
+-- 1-based positions. k: seen, pending, hosts_pending.
+local function add(k_seen, k_pending, k_hosts, channel, first, n)
+  local admitted = {}
+  if n == 0 then return admitted end
+  local fps = {}
+  for i = 0, n - 1 do fps[#fps + 1] = ARGV[first + 2 * i] end
+  local known = redis.call('SMISMEMBER', k_seen, unpack(fps))
+  local fresh, new, members, hosts = {}, {}, {}, {}
+  for i, seen in ipairs(known) do
+    local fp = fps[i]
+    if seen == 0 and not fresh[fp] then
+      fresh[fp] = true
+      new[#new + 1] = fp
+      admitted[#admitted + 1] = i
+      local member = ARGV[first + 2 * (i - 1) + 1]
+      members[#members + 1] = member
+      local h = host(member)
+      hosts[h] = (hosts[h] or 0) + 1
+    end
+  end
+  if #members == 0 then return admitted end
+  redis.call('SADD', k_seen, unpack(new))
+  redis.call('RPUSH', k_pending, unpack(members))
+  for h, c in pairs(hosts) do redis.call('HINCRBY', k_hosts, h, c) end
+  redis.call('PUBLISH', channel, 'add')
+  return admitted
+end
+-- Mark member done and store the n record lines at ARGV[first...], only if token still
+-- owns its lease; 1 if done, else 0.
+local function ack(k, channel, member, token, err, first, n)
+  if redis.call('HGET', k.owners, member) ~= token then return 0 end
+  redis.call('ZREM', k.leases, member)
+  redis.call('HDEL', k.owners, member)
+  redis.call('HINCRBY', k.meta, 'done', 1)
+  if n > 0 then redis.call('RPUSH', k.records, unpack(ARGV, first, first + n - 1)) end
+  redis.call('HINCRBY', k.hosts_done, host(member), 1)
+  if err ~= '' then redis.call('HINCRBY', k.errors, err, 1) end
+  if redis.call('ZCARD', k.leases) == 0 then
+    -- no lease left: the crawl may be complete, or its page budget spent
+    redis.call('PUBLISH', channel, 'idle')
+  end
+  return 1
+end
+-- Free a politeness slot; a 429 doubles the origin's back-off (capped), a success halves
+-- it. A release is published only while a worker waits for a slot of the origin.
+local function slot_release(k_slots, k_polite, k_wanted, channel, member, origin, status,
+                            max_delay, min_backoff)
+  redis.call('ZREM', k_slots, member)
+  status = tonumber(status)
+  if status then
+    local v = redis.call('HMGET', k_polite, origin .. '|delay', origin .. '|backoff')
+    local delay, backoff = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+    if status == 429 then
+      backoff = math.min(max_delay, math.max(2 * math.max(delay, backoff), min_backoff))
+      redis.call('HSET', k_polite, origin .. '|backoff', tostring(backoff))
+    elseif status < 400 and backoff > 0 then
+      if backoff / 2 < min_backoff then backoff = 0 else backoff = backoff / 2 end
+      redis.call('HSET', k_polite, origin .. '|backoff', tostring(backoff))
+    end
+  end
+  if redis.call('EXISTS', k_wanted) == 1 then
+    redis.call('PUBLISH', channel, 'slot ' .. origin)
+  end
+end
 """
 
 ADD: Final = """
 -- KEYS: seen pending hosts_pending   ARGV: channel, then (fingerprint, member) pairs
 -- Returns the 1-based positions of the pairs admitted (never seen before).
-local fps = {}
-for i = 2, #ARGV, 2 do fps[#fps + 1] = ARGV[i] end
-local known = redis.call('SMISMEMBER', KEYS[1], unpack(fps))
-local admitted, fresh, members, hosts = {}, {}, {}, {}
-for n, seen in ipairs(known) do
-  local fp, member = ARGV[2 * n], ARGV[2 * n + 1]
-  if seen == 0 and not fresh[fp] then
-    fresh[fp] = true
-    admitted[#admitted + 1] = n
-    members[#members + 1] = member
-    local h = host(member)
-    hosts[h] = (hosts[h] or 0) + 1
-  end
-end
-if #members == 0 then return admitted end
-local new = {}
-for fp in pairs(fresh) do new[#new + 1] = fp end
-redis.call('SADD', KEYS[1], unpack(new))
-redis.call('RPUSH', KEYS[2], unpack(members))
-for h, n in pairs(hosts) do redis.call('HINCRBY', KEYS[3], h, n) end
-redis.call('PUBLISH', ARGV[1], 'add')
-return admitted
+return add(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 2, (#ARGV - 1) / 2)
 """
 
 LEASE: Final = """
@@ -111,21 +155,33 @@ return #scored / 2
 """
 
 ACK: Final = """
--- KEYS: leases owners meta records hosts_done errors pending
+-- KEYS: leases owners meta records hosts_done errors
 -- ARGV: channel, member, token, error ('' for none), record lines...
 -- Done and its records stored in one step, only if the token still owns the lease.
-local m = ARGV[2]
-if redis.call('HGET', KEYS[2], m) ~= ARGV[3] then return 0 end
-redis.call('ZREM', KEYS[1], m)
-redis.call('HDEL', KEYS[2], m)
-redis.call('HINCRBY', KEYS[3], 'done', 1)
-if #ARGV > 4 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 5)) end
-redis.call('HINCRBY', KEYS[5], host(m), 1)
-if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[6], ARGV[4], 1) end
-if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('LLEN', KEYS[7]) == 0 then
-  redis.call('PUBLISH', ARGV[1], 'idle')
+local k = {leases = KEYS[1], owners = KEYS[2], meta = KEYS[3], records = KEYS[4],
+           hosts_done = KEYS[5], errors = KEYS[6]}
+return ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], 5, #ARGV - 4)
+"""
+
+COMPLETE: Final = """
+-- The end of a page in one round trip: add its links, ack it with its records, free its
+-- politeness slot.
+-- KEYS: seen pending hosts leases owners meta records hosts_done errors slots polite wanted
+-- ARGV: channel, member, token, error, n_links, n_records, slot ('' for none), origin,
+--       status, max_delay, min_backoff, then n_links (fingerprint, member) pairs, then
+--       n_records record lines.
+-- Returns {acked (0 or 1), positions of the links admitted...}.
+local n_links, n_records = tonumber(ARGV[5]), tonumber(ARGV[6])
+local admitted = add(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 12, n_links)
+local k = {leases = KEYS[4], owners = KEYS[5], meta = KEYS[6], records = KEYS[7],
+           hosts_done = KEYS[8], errors = KEYS[9]}
+local acked = ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], 12 + 2 * n_links, n_records)
+if ARGV[7] ~= '' then
+  slot_release(KEYS[10], KEYS[11], KEYS[12], ARGV[1], ARGV[7], ARGV[8], ARGV[9],
+               tonumber(ARGV[10]), tonumber(ARGV[11]))
 end
-return 1
+table.insert(admitted, 1, acked)
+return admitted
 """
 
 RELEASE: Final = """
@@ -207,15 +263,18 @@ return {
 """
 
 SLOT_ACQUIRE: Final = """
--- KEYS: slots (of the origin) polite   ARGV: now, member, limit, delay, lease_seconds, origin
+-- KEYS: slots polite wanted (of the origin)
+-- ARGV: now, member, limit, delay, lease_seconds, origin
 -- Takes a slot of the origin if fewer than limit are held (a dead worker's expire) and its
 -- next start time has come, then sets the next start time. Returns {0, 0} when taken,
 -- {1, seconds} to wait for the next start time, {2, seconds} when full (seconds: until the
--- earliest slot expires; a release is published before that).
+-- earliest slot expires; a release is published before that, as the origin is now marked
+-- wanted for lease_seconds).
 local now = clock(ARGV[1])
 local origin = ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[3], '1', 'PX', math.ceil(tonumber(ARGV[5]) * 1000))
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {2, tostring(math.max(0, tonumber(first[2]) - now))}
 end
@@ -229,23 +288,9 @@ return {0, '0'}
 """
 
 SLOT_RELEASE: Final = """
--- KEYS: slots polite   ARGV: channel, member, origin, status, max_delay, min_backoff
--- Frees the slot; a 429 doubles the origin's back-off (capped), a success halves it.
-local origin = ARGV[3]
-redis.call('ZREM', KEYS[1], ARGV[2])
-local status = tonumber(ARGV[4])
-if status then
-  local v = redis.call('HMGET', KEYS[2], origin .. '|delay', origin .. '|backoff')
-  local delay, backoff = tonumber(v[1] or '0'), tonumber(v[2] or '0')
-  if status == 429 then
-    backoff = math.min(tonumber(ARGV[5]), math.max(2 * math.max(delay, backoff), tonumber(ARGV[6])))
-    redis.call('HSET', KEYS[2], origin .. '|backoff', tostring(backoff))
-  elseif status < 400 and backoff > 0 then
-    if backoff / 2 < tonumber(ARGV[6]) then backoff = 0 else backoff = backoff / 2 end
-    redis.call('HSET', KEYS[2], origin .. '|backoff', tostring(backoff))
-  end
-end
-redis.call('PUBLISH', ARGV[1], 'slot ' .. origin)
+-- KEYS: slots polite wanted   ARGV: channel, member, origin, status, max_delay, min_backoff
+slot_release(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+             tonumber(ARGV[5]), tonumber(ARGV[6]))
 return 1
 """
 
@@ -276,6 +321,7 @@ SCRIPTS: Final = {
     "lease": LEASE,
     "renew": RENEW,
     "ack": ACK,
+    "complete": COMPLETE,
     "release": RELEASE,
     "bind": BIND,
     "heartbeat": HEARTBEAT,
