@@ -60,6 +60,11 @@ CHUNK: Final = 500
 
 DEFAULT_NAMESPACE: Final = "crawler"
 
+MAX_CONNECTIONS: Final = 32
+"""Connections a worker opens at most (one is its event subscription); more callers wait
+for a free one. Each call is one short round trip, so a few connections serve hundreds of
+consumers, and hundreds of workers stay far below Redis's 10,000 clients."""
+
 
 _KEY_NAMES: Final = (
     "seen", "pending", "leases", "owners", "records", "meta", "workers", "seeders", "hosts",
@@ -186,10 +191,11 @@ def connect(url: str) -> Redis:
         StateError: The ``redis`` package is missing (the message names the extra).
     """
     try:
-        from redis.asyncio import from_url
+        from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError:
         raise StateError(MISSING_EXTRA) from None
-    return from_url(url, decode_responses=False)
+    pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=None)
+    return Redis.from_pool(pool)
 
 
 class RedisState:
