@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crawl",
         description="Crawl web sites from seed URLs and write one record per page.",
         epilog="'crawl report FILE' reports on a crawl's output (see 'crawl report --help'). "
+        "'crawl seed|status|export|purge --state redis://... --crawl-id NAME' seed, watch, "
+        "export and delete a crawl shared by many workers. "
         "Exit status: 0 done, 1 error or broken links (--fail-on-broken), 2 bad input, "
         "130 SIGINT, 143 SIGTERM.",
     )
