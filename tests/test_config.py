@@ -21,6 +21,16 @@ from crawler import ConfigError, CrawlConfig
         ),
         ({"output_format": "xml"}, "output_format must be 'jsonl' or 'csv', got 'xml'"),
         ({"user_agent": " "}, "user_agent must not be empty"),
+        ({"state": "redis://127.0.0.1:6379/0"}, "crawl_id is needed with a redis:// state"),
+        ({"crawl_id": "demo"}, "crawl_id needs a redis:// state"),
+        (
+            {"state": "redis://h/0", "crawl_id": "a{b}"},
+            "crawl_id must be a non-empty name without {}*?[]\\ or spaces",
+        ),
+        (
+            {"state": "redis://h/0", "crawl_id": "c", "worker_id": "w 1"},
+            "worker_id must be a non-empty name without {}*?[]\\ or spaces",
+        ),
     ],
 )
 def test_invalid_values_name_the_option(options, message):
