@@ -52,7 +52,11 @@ async def test_a_killed_worker_loses_nothing_and_the_others_finish(
 
 
 class ConcurrencyProbe:
-    """A handler that counts requests in flight and remembers the most at once."""
+    """A handler that counts requests in flight and remembers the most at once.
+
+    It serves every path the workers request (robots.txt too, a 404): the limit holds for
+    all requests to the host, not only for pages.
+    """
 
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -64,6 +68,8 @@ class ConcurrencyProbe:
         self.most = max(self.most, self.current)
         try:
             await asyncio.sleep(0.01)  # the page takes a while: requests overlap if allowed
+            if request.path not in self.site.pages:
+                return web.Response(status=404, text="not found")
             return web.Response(
                 text=page(request.path, self.site.pages[request.path]), content_type="text/html"
             )
@@ -81,7 +87,7 @@ async def test_per_host_concurrency_holds_across_three_workers(
 ) -> None:
     site = Site(pages=tree_graph(300))
     probe = ConcurrencyProbe(site)
-    site.handlers = dict.fromkeys(site.pages, probe.handle)
+    site.handlers = dict.fromkeys([*site.pages, "/robots.txt"], probe.handle)
     await serve(site)
     options = ("--per-host-concurrency", "2", "--concurrency", "8", "--lease-seconds", "5")
     procs = [await workers.start(f"w{i}", site.url("/p0"), *options) for i in range(3)]
