@@ -11,8 +11,9 @@ or take the pages as they come::
 """
 
 from crawler._version import __version__
+from crawler.api import PageStream, crawl, iter_pages
 from crawler.config import CrawlConfig
-from crawler.engine import Crawl, PageStream, crawl, iter_pages
+from crawler.engine import Crawl
 from crawler.errors import (
     ConfigError,
     CrawlerError,

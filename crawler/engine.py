@@ -51,7 +51,6 @@ from crawler.urls import origin_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-    from types import TracebackType
 
     from crawler.fetcher import FollowCheck
     from crawler.models import FetchResult, Page, ParsedHtml, Record, SkipReason
@@ -145,6 +144,10 @@ class Crawl:
     def stop(self) -> None:
         """End the crawl soon: in-flight work is cancelled, output flushed, stats returned."""
         self._stop.set()
+
+    def start(self) -> asyncio.Task[CrawlStats]:
+        """Run the crawl in a task of its own (the async-iterator form uses this)."""
+        return asyncio.create_task(self.run(), name="crawler-run")
 
     async def run(self) -> CrawlStats:
         """Run the crawl to its end and return its statistics.
@@ -666,111 +669,3 @@ def _returned_records(returned: object) -> list[Record]:
     if isinstance(returned, Iterable) and not isinstance(returned, str | bytes):
         return [dict(r) for r in returned]
     raise TypeError(f"on_page must return None, a mapping or mappings, not {type(returned)!r}")
-
-
-def _config(config: CrawlConfig | None, options: dict[str, Any]) -> CrawlConfig:
-    if config is None:
-        return CrawlConfig.from_options(options)
-    return config.replace(**options) if options else config
-
-
-async def crawl(
-    seeds: Iterable[str] = (),
-    config: CrawlConfig | None = None,
-    *,
-    on_page: OnPage | None = None,
-    seed_files: Sequence[str] = (),
-    **options: Any,
-) -> CrawlStats:
-    """Crawl from ``seeds`` and return the statistics.
-
-    Args:
-        seeds: Absolute http(s) URLs, depth 0; their hosts are the default scope.
-        config: A ``CrawlConfig``; ``options`` (its field names) override it.
-        on_page: Called with every ``Page`` (sync or async). It may return a record
-            (a mapping) or records to write instead of the default one; an exception
-            it raises is recorded on that page (``error="callback"``).
-        seed_files: Files of one URL per line (``-`` for stdin).
-        **options: ``CrawlConfig`` fields, e.g. ``max_pages=100``.
-
-    Returns:
-        The crawl's ``CrawlStats``.
-
-    Raises:
-        ConfigError: An option is invalid.
-        OutputError: The output cannot be opened or written.
-    """
-    crawler = Crawl(seeds, _config(config, options), seed_files=seed_files, on_page=on_page)
-    return await crawler.run()
-
-
-class PageStream:
-    """``async for page in iter_pages(...)``: pages as they are crawled.
-
-    Breaking out of the loop stops the crawl; ``async with`` makes that cleanup
-    immediate. ``stats`` holds the crawl's statistics once the iteration has ended.
-    """
-
-    def __init__(self, crawler_factory: Callable[[OnPage], Crawl], buffer: int) -> None:
-        self._pages: asyncio.Queue[Page] = asyncio.Queue(buffer)
-        self._crawl = crawler_factory(self._pages.put)
-        self._task: asyncio.Task[CrawlStats] | None = None
-        self.stats: CrawlStats | None = None
-
-    def __aiter__(self) -> PageStream:
-        return self
-
-    async def __anext__(self) -> Page:
-        if self._task is None:
-            self._task = asyncio.create_task(self._crawl.run(), name="crawler-page-stream")
-        while self._pages.empty() and not self._task.done():
-            getter = asyncio.create_task(self._pages.get(), name="crawler-page-get")
-            await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                return getter.result()
-            getter.cancel()
-        if not self._pages.empty():
-            return self._pages.get_nowait()
-        self.stats = self._task.result()
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        """Stop the crawl and wait for it to settle."""
-        self._crawl.stop()
-        if self._task is not None:
-            # Stopping cancels the consumers, including any waiting to hand over a page.
-            self.stats = await self._task
-
-    async def __aenter__(self) -> PageStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __del__(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._crawl.stop()
-
-
-def iter_pages(
-    seeds: Iterable[str] = (),
-    config: CrawlConfig | None = None,
-    *,
-    seed_files: Sequence[str] = (),
-    **options: Any,
-) -> PageStream:
-    """Crawl from ``seeds`` and yield each ``Page`` as it is done (see ``crawl``).
-
-    Works inside an already running event loop (Jupyter, a web app). Breaking out of
-    the loop stops the crawl cleanly.
-    """
-    cfg = _config(config, options)
-    return PageStream(
-        lambda on_page: Crawl(seeds, cfg, seed_files=seed_files, on_page=on_page),
-        buffer=cfg.concurrency,
-    )
