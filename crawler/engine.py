@@ -488,9 +488,7 @@ class Crawl:
         if request.key not in self._written:
             self._sink.write(records)
             self._written.add(request.key)
-        self._stats.page(
-            result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
-        )
+        self._count_page(result, page)
         if parsed is not None:
             await self._frontier.add_links(request, self._links_to_follow(parsed, result))
         await self._frontier.complete(request)
@@ -518,9 +516,14 @@ class Crawl:
         )
         if acked:
             self._sink.write(records)
-            self._stats.page(result.status, page.error, len(result.body))
+            self._count_page(result, page)
         else:
             log.info("lease of %s lost to another worker: its record is theirs", request.url)
+
+    def _count_page(self, result: FetchResult, page: Page) -> None:
+        self._stats.page(
+            result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
+        )
 
     def _admit(self, request: Request) -> SkipReason | None:
         """Decide, just before a request takes its host's slot, whether to skip it."""

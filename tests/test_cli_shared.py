@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler import crawl
 from tests.conftest import TEST_NAMESPACE, Site, chain_graph
 from tests.test_workers import Serve
 from tests.workers_support import Workers, exit_code, urls_in
@@ -104,3 +105,15 @@ async def test_a_worker_started_after_seeding_crawls_at_once(
     async with asyncio.timeout(30):
         assert await exit_code(worker) == 0
     assert sorted(urls_in(workers.output("late"))) == sorted(site.urls())
+
+
+async def test_a_shared_worker_reports_the_same_summary_figures(
+    serve: Serve, redis_url: str, crawl_id: str
+) -> None:
+    site = await serve(Site(pages=chain_graph(12, fanout=2)))
+    state = f"{redis_url}?prefix={TEST_NAMESPACE}"
+    stats = await crawl([site.url("/p0")], state=state, crawl_id=crawl_id, obey_robots=False)
+    host = site.url("/").removeprefix("http://").rstrip("/")
+    assert stats.pages == 12
+    assert dict(stats.top_hosts) == {host: 12}
+    assert len(stats.slowest) == 10
