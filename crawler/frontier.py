@@ -56,9 +56,10 @@ SETTLED_MEMO_SIZE = 2**17
 """Link spellings remembered as settled (admitted or refused for good), about 15 MB at most.
 
 Most links of a page were seen before (navigation, footers): a hit skips scope checks,
-canonicalization and the state lookup. Only outcomes that can never change are remembered:
-a URL admitted once is a duplicate forever, and scope, scheme and length do not change
-during a crawl; depth and the page budget are checked before the memo.
+canonicalization and the state lookup. Only outcomes that cannot change are remembered:
+a URL admitted once is a duplicate forever, and scheme and length are fixed; the scope
+only grows (a seed from a slow seeds file, a shared crawl's hosts), and the memo is
+forgotten when it does. Depth and the page budget are checked before the memo.
 """
 
 
@@ -86,6 +87,7 @@ class Frontier:
         self._dispatched = 0
         self._producers = 0
         self._settled: dict[str, SkipReason] = {}
+        self._settled_scope = scope.generation
         self._taken_over: list[Request] = []
         self._wakeup = asyncio.Event()
         self.finished = asyncio.Event()
@@ -189,6 +191,9 @@ class Frontier:
         if self.budget_spent:
             self._stats.skip("limit_reached", sum(1 for _ in links))
             return []
+        if self._settled_scope != self._scope.generation:
+            self._settled.clear()  # refusals made with a smaller scope may not hold now
+            self._settled_scope = self._scope.generation
         requests: list[Request] = []
         for url in links:
             reason = self._settled.get(url)

@@ -25,6 +25,8 @@ class Scope:
 
     def __init__(self, config: CrawlConfig) -> None:
         self._seed_hosts: set[str] = set()
+        self.generation = 0
+        """Bumped whenever the scope grows, so that remembered refusals can be forgotten."""
         self._allow_domains = tuple(d.lower().lstrip(".") for d in config.allow_domains)
         self._deny_domains = tuple(d.lower().lstrip(".") for d in config.deny_domains)
         self._allow = [re.compile(p) for p in config.allow_patterns]
@@ -32,7 +34,10 @@ class Scope:
 
     def add_seed_host(self, host: str) -> None:
         """Put ``host`` (a seed's host) in scope."""
-        self._seed_hosts.add(host.lower())
+        host = host.lower()
+        if host not in self._seed_hosts:
+            self._seed_hosts.add(host)
+            self.generation += 1
 
     def check(self, url: str, host: str) -> SkipReason | None:
         """Return ``None`` if ``url`` (whose host is ``host``) is in scope, else why not."""

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from crawler import Crawl, CrawlConfig, Page, crawl, iter_pages
-from tests.conftest import Site, chain_graph
+from tests.conftest import Site, chain_graph, page_html
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -240,3 +240,30 @@ async def test_allow_domains_widen_the_scope(serve):
     site = await serve(Site(pages={"/": [other_url]}))
     await crawl([site.url("/")], allow_domains=["localhost"])
     assert other.hits["/"] == 1
+
+
+async def test_a_host_that_joins_the_scope_later_is_crawled_from_then_on(serve, tmp_path):
+    release = asyncio.Event()
+    other = await serve(Site(pages={"/": [], "/x": []}))
+    other_x = other.url("/x").replace("127.0.0.1", "localhost")
+
+    async def held(request: web.Request) -> web.Response:
+        await release.wait()  # until the other host is a seed
+        return web.Response(text=page_html("/next", [other_x]), content_type="text/html")
+
+    site = await serve(Site(pages={"/": [other_x, "/next"]}, handlers={"/next": held}))
+    fifo = tmp_path / "seeds"
+    os.mkfifo(fifo)
+    crawler = Crawl(config=CrawlConfig(obey_robots=False), seed_files=[str(fifo)])
+    run = asyncio.create_task(crawler.run())
+    writer = await asyncio.to_thread(open, fifo, "w")
+    writer.write(site.url("/") + "\n")
+    writer.flush()
+    await asyncio.wait_for(site.wait_for_hits(2), 10)  # "/" done: its link to x refused
+    writer.write(other.url("/").replace("127.0.0.1", "localhost") + "\n")
+    writer.close()
+    await asyncio.wait_for(other.wait_for_hits(1), 10)  # localhost is in scope now
+    release.set()
+    stats = await asyncio.wait_for(run, 10)
+    assert other.hits["/x"] == 1
+    assert stats.skipped["out_of_scope"] == 1
