@@ -6,7 +6,8 @@ URL out of scope never needs a seen-set entry). Each refusal is a ``SkipReason``
 in the stats, never an exception.
 
 Invariant: ``outstanding == pending + active``, where *active* requests are leased from
-the state and not yet completed (waiting in the queue, or in a consumer's hands). The
+the state and not yet completed (in the scheduler, the queue, or a consumer's hands): the
+frontier holds them by key, so *active* is the size of that map, never a separate count. The
 crawl is finished when no producer is running and ``outstanding == 0``, or when the
 page budget is spent and ``active == 0``.
 
@@ -78,12 +79,11 @@ class Frontier:
         self._config = config
         self._shared = coordinator
         self._shared_budget_spent = False
-        self._held: dict[str, Request] = {}
+        self._held: dict[str, Request] = {}  # the active requests, by key
         self._state = state
         self._scope = scope
         self._stats = stats
         self._pending = 0
-        self._active = 0
         self._dispatched = 0
         self._producers = 0
         self._settled: dict[str, SkipReason] = {}
@@ -96,7 +96,7 @@ class Frontier:
     @property
     def outstanding(self) -> int:
         """Requests admitted and not yet completed."""
-        return self._pending + self._active
+        return self._pending + len(self._held)
 
     @property
     def producers(self) -> int:
@@ -249,7 +249,6 @@ class Frontier:
             batch = await self._lease(budget) if budget and ready else []
             if batch:
                 self._pending -= len(batch)
-                self._active += len(batch)
                 self._dispatched += len(batch)
                 self._held.update((r.key, r) for r in batch)
                 return batch
@@ -307,7 +306,6 @@ class Frontier:
         else:
             acked = await self._state.ack(request)
         self._held.pop(request.key, None)
-        self._active -= 1
         self.check_finished()
         return acked
 
@@ -321,7 +319,6 @@ class Frontier:
         await self._state.release(requests)
         for request in requests:
             self._held.pop(request.key, None)
-        self._active -= len(requests)
         self._pending += len(requests)
 
     async def _lease(self, limit: int) -> list[Request]:
@@ -381,7 +378,7 @@ class Frontier:
         """Set ``finished`` if the stop rule holds (see the module docstring)."""
         if self._shared is not None:
             return  # decided on the shared counts only, in ``next_batch``
-        if self._active:
+        if self._held:
             return
         if self.budget_spent or (self._producers == 0 and self._pending == 0):
             self.finished.set()
