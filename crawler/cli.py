@@ -23,16 +23,16 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler._version import __version__
-from crawler.config import CrawlConfig
+from crawler.config import CrawlConfig, is_shared
+from crawler.coordination import open_state
 from crawler.engine import Crawl
 from crawler.errors import CrawlerError, OutputError, SeedError
 from crawler.logs import configure_logging
-from crawler.operations import export, purge_crawl, status_text
 from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
 from crawler.records_io import read_records
 from crawler.report import TOP_PAGES, build_report, format_report
 from crawler.report_html import render_html
-from crawler.state import is_shared, open_state
+from crawler.shared.admin import export, purge_crawl, status_text
 from crawler.summary import format_summary
 from crawler.urls import validate_seed
 

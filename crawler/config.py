@@ -16,6 +16,12 @@ OutputFormat = Literal["jsonl", "csv"]
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 """State locations of the shared (Redis) backend: many workers, one crawl."""
 
+
+def is_shared(location: str | None) -> bool:
+    """Return whether ``location`` names a shared (Redis) state."""
+    return location is not None and location.startswith(SHARED_SCHEMES)
+
+
 DEFAULT_USER_AGENT = f"crawler/{__version__} (python asyncio crawler)"
 MIB = 1024 * 1024
 
@@ -176,7 +182,7 @@ class CrawlConfig:
         self._check_shared()
 
     def _check_shared(self) -> None:
-        shared = self.state is not None and self.state.startswith(SHARED_SCHEMES)
+        shared = is_shared(self.state)
         if shared and not self.crawl_id:
             raise ConfigError("crawl_id is needed with a redis:// state")
         if self.crawl_id is not None and not shared:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from crawler.config import CrawlConfig
-from crawler.coordinator import Coordinator
+from crawler.coordination import open_state
 from crawler.errors import ConfigError
 from crawler.fetcher import Fetcher, parse_retry_after, retry_delay
 from crawler.frontier import Frontier
@@ -42,10 +42,10 @@ from crawler.recovery import truncate_partial_line, written_urls
 from crawler.robots import RobotsCache, x_robots_nofollow
 from crawler.scope import Scope
 from crawler.seeds import from_file, from_sitemaps, from_urls
+from crawler.shared.coordinator import Coordinator
+from crawler.shared.state import RedisState
 from crawler.sinks import NullSink, encode_record, open_sink
-from crawler.state import open_state
 from crawler.state.identity import crawl_identity
-from crawler.state.redis import RedisState
 from crawler.stats import StatsRecorder
 from crawler.urls import origin_of
 

@@ -14,7 +14,7 @@ page budget is spent and ``active == 0``.
 Shared (Redis) crawls: these local counters cannot see other workers' work, so with a
 ``Coordinator`` the frontier decides nothing from them: when it finds nothing to lease it
 asks the coordinator, which checks the exact counts in Redis, and waits for an event or
-the coordinator's re-check time (see ``crawler.coordinator``). ``max_pages`` is then
+the coordinator's re-check time (see ``crawler.shared.coordinator``). ``max_pages`` is then
 enforced by the lease itself, across all workers.
 """
 
@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from crawler.config import CrawlConfig
-    from crawler.coordinator import Coordinator
     from crawler.models import SkipReason
     from crawler.scope import Scope
+    from crawler.shared.coordinator import Coordinator
     from crawler.state import StateBackend
     from crawler.stats import StatsRecorder
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from crawler.coordination import open_state
 from crawler.errors import StateError, StateMismatchError
 from crawler.models import Request
-from crawler.state import StateBackend, StateCounts, open_state
+from crawler.shared.admin import purge
+from crawler.shared.state import RedisState
+from crawler.state import StateBackend, StateCounts
 from crawler.state.memory import MemoryState
-from crawler.state.redis import RedisState
-from crawler.state.redis_admin import purge
 from crawler.state.sqlite import SqliteState
 from tests.conftest import REDIS_URL, TEST_NAMESPACE
 

@@ -15,8 +15,8 @@ import pytest
 
 from crawler.errors import StateError, StateMismatchError
 from crawler.models import Request
+from crawler.shared.state import RedisState, decode_request, encode_request
 from crawler.state import StateCounts
-from crawler.state.redis import RedisState, decode_request, encode_request
 from crawler.urls import canonicalize
 from tests.conftest import TEST_NAMESPACE
 

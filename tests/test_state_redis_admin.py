@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.sinks import open_sink
-from crawler.state.redis import RedisState
-from crawler.state.redis_admin import (
+from crawler.shared.admin import (
     CrawlStatus,
     HostStatus,
     crawl_status,
@@ -19,7 +17,9 @@ from crawler.state.redis_admin import (
     format_status,
     purge,
 )
-from crawler.state.redis_hosts import RedisHostGate
+from crawler.shared.gate import RedisHostGate
+from crawler.shared.state import RedisState
+from crawler.sinks import open_sink
 from tests.conftest import TEST_NAMESPACE
 from tests.test_state_redis import req
 
@@ -48,7 +48,7 @@ async def crawl_two_pages(state: RedisState) -> None:
 
 async def test_status_counts_errors_hosts_and_live_workers(state: RedisState) -> None:
     await crawl_two_pages(state)
-    gate = RedisHostGate(state, concurrency=2, delay=0, max_delay=10, lease_seconds=60)
+    gate = RedisHostGate(state.connection, concurrency=2, delay=0, max_delay=10, lease_seconds=60)
     await gate.acquire("http://example.test/c")
     status = await crawl_status(state)
     assert status.workers.keys() == {"w1"}
@@ -97,7 +97,9 @@ async def test_purge_deletes_the_crawls_keys_and_no_other(
     try:
         await other.add([req("/x")])
         await crawl_two_pages(state)
-        gate = RedisHostGate(state, concurrency=2, delay=1, max_delay=10, lease_seconds=60)
+        gate = RedisHostGate(
+            state.connection, concurrency=2, delay=1, max_delay=10, lease_seconds=60
+        )
         await gate.acquire("http://example.test/c")
         assert (
             await purge(state) == 10

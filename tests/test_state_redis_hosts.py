@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from crawler.state.redis import RedisState
-from crawler.state.redis_hosts import RedisHostGate
+from crawler.shared.gate import RedisHostGate
+from crawler.shared.state import RedisState
 from crawler.urls import origin_of
 from tests.conftest import TEST_NAMESPACE
 
@@ -37,7 +37,7 @@ async def gates(redis_url: str, crawl_id: str) -> AsyncIterator[OpenGate]:
         await state.watch()
         states.append(state)
         settings = {"concurrency": 2, "delay": 0.0, "max_delay": 10.0, "lease_seconds": 60.0}
-        gate = RedisHostGate(state, **{**settings, **options})  # type: ignore[arg-type]
+        gate = RedisHostGate(state.connection, **{**settings, **options})  # type: ignore[arg-type]
         listeners.append(asyncio.create_task(_listen(state, gate)))
         return gate
 
@@ -60,7 +60,7 @@ async def test_concurrency_limit_holds_across_workers(gates: OpenGate) -> None:
             done |= finished
     late, holders = await asyncio.wait(holders, timeout=0.3)  # none may get in meanwhile
     assert (len(done), late) == (2, set())  # the limit is 2 for all three workers together
-    state = workers[0]._state
+    state = workers[0]._redis
     assert await state.client.zcard(state.keys.slots(origin_of(URL))) == 2
     first = done.pop().result()
     owner = next(w for w in workers if first in w._held)
@@ -115,7 +115,7 @@ async def test_429_doubles_the_shared_backoff_and_success_halves_it(
     gates: OpenGate,
 ) -> None:
     gate = await gates("w")
-    state = gate._state
+    state = gate._redis
     field = f"{origin_of(URL)}|backoff"
     await gate.release(await gate.acquire(URL), 429)
     assert float(await state.client.hget(state.keys.polite, field)) == 0.25

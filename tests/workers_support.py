@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from crawler.shared.admin import export_records
+from crawler.shared.state import RedisState
 from crawler.sinks import open_sink
-from crawler.state.redis import RedisState
-from crawler.state.redis_admin import export_records
 from tests.conftest import TEST_NAMESPACE
 
 

@@ -13,20 +13,22 @@ on the next run, which takes them over (their records may already be in the outp
 ``crawler.recovery``). Every backend takes a ``clock`` (seconds, a callable) so that
 lease expiry can be tested without sleeping.
 
-``open_state(location)`` picks the backend: ``None`` is memory, a path is SQLite, a
-``redis://`` URL is Redis (``crawler.state.redis``), one crawl shared by many workers.
+Every backend is an async context manager (``async with backend:`` opens and closes it).
+``open_local_state(location)`` picks a local backend: ``None`` is memory, a path is
+SQLite. The shared backend (Redis, one crawl for many workers) is ``crawler.shared``'s;
+``crawler.coordination.open_state`` picks among all three.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
-from crawler.config import SHARED_SCHEMES
 from crawler.errors import StateError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from types import TracebackType
 
     from crawler.models import Request
 
@@ -50,6 +52,17 @@ class StateCounts:
 
 class StateBackend(Protocol):
     """The storage behind the frontier: one implementation per backend, one contract."""
+
+    async def __aenter__(self) -> Self:
+        """Open the backend and return it."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the backend."""
 
     async def open(self) -> None:
         """Prepare the backend for use."""
@@ -94,42 +107,44 @@ class StateBackend(Protocol):
         """Return the current counts."""
 
 
-def is_shared(location: str | None) -> bool:
-    """Return whether ``location`` names a shared (Redis) state."""
-    return location is not None and location.startswith(SHARED_SCHEMES)
+class StateLifecycle:
+    """``async with backend:`` for a class with ``open()`` and ``close()``."""
+
+    async def open(self) -> None:
+        """Prepare the backend for use."""
+
+    async def close(self) -> None:
+        """Release the backend's resources."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
-def open_state(
-    location: str | None,
-    *,
-    clock: Callable[[], float] | None = None,
-    crawl_id: str | None = None,
-    worker_id: str | None = None,
-    max_pages: int | None = None,
+def open_local_state(
+    location: str | None, *, clock: Callable[[], float] | None = None
 ) -> StateBackend:
-    """Return the backend for ``location``.
+    """Return the local backend for ``location``: ``None`` for memory, a path for SQLite.
 
     Args:
-        location: ``None`` for memory, a file path for SQLite, a ``redis://`` (or
-            ``rediss://``, ``unix://``) URL for Redis, shared by many workers.
-        clock: Seconds, for tests (Redis otherwise uses the server's clock).
-        crawl_id: The crawl's name in Redis (needed for Redis).
-        worker_id: This worker's id in Redis (default: host, pid and a random part).
-        max_pages: The page budget the Redis lease script enforces across workers.
+        location: ``None`` or a file path.
+        clock: Seconds, for tests.
 
     Raises:
-        StateError: A Redis location without ``crawl_id``, or another URL scheme.
+        StateError: ``location`` is a URL (a shared state is ``crawler.shared``'s).
     """
     if location is None:
         from crawler.state.memory import MemoryState
 
         return MemoryState() if clock is None else MemoryState(clock=clock)
-    if is_shared(location):
-        if not crawl_id:
-            raise StateError("a redis:// state needs a crawl id (--crawl-id)")
-        from crawler.state.redis import RedisState
-
-        return RedisState(location, crawl_id, worker_id=worker_id, max_pages=max_pages, clock=clock)
     if "://" in location:
         raise StateError(f"unsupported state location {location!r}: give a file path or redis://")
     from crawler.state.sqlite import SqliteState
@@ -137,4 +152,4 @@ def open_state(
     return SqliteState(location) if clock is None else SqliteState(location, clock=clock)
 
 
-__all__ = ["SHARED_SCHEMES", "StateBackend", "StateCounts", "is_shared", "open_state"]
+__all__ = ["StateBackend", "StateCounts", "StateLifecycle", "open_local_state"]

@@ -7,7 +7,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from crawler.errors import StateMismatchError
-from crawler.state import StateCounts
+from crawler.state import StateCounts, StateLifecycle
 from crawler.urls import fingerprint
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from crawler.models import Request
 
 
-class MemoryState:
+class MemoryState(StateLifecycle):
     """Pending requests in a deque, the seen set as 64-bit fingerprints (about 60 bytes a URL)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:

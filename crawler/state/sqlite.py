@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from crawler.errors import StateCorruptError, StateMismatchError
 from crawler.models import Request
-from crawler.state import StateCounts
+from crawler.state import StateCounts, StateLifecycle
 from crawler.state.schema import PENDING, SCHEMA_VERSION, create_schema, read_meta
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ SEEN_CACHE_SIZE = 65_536
 PAGE_CACHE_KIB = 16 * 1024
 
 
-class SqliteState:
+class SqliteState(StateLifecycle):
     """Pending requests, leases, done marks and the seen set in one SQLite file."""
 
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:

@@ -1,5 +1,8 @@
 """Operating a crawl kept in Redis: its status, the merged output, and deleting its keys.
 
+``status_text``, ``export`` and ``purge_crawl`` each open the crawl's state, do one thing
+and close it; the command line (``crawl status|export|purge``) is a thin shell over them.
+
 ``export`` is the exactly-once output of a shared crawl: a record enters ``records`` only
 in the same atomic step as its request's ack, and an ack succeeds once per request (a
 worker that lost its lease cannot ack), so every URL attempted has its records there once,
@@ -12,13 +15,17 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from crawler.state.redis import glob_escape
+from crawler.config import is_shared
+from crawler.errors import StateError
+from crawler.shared.client import glob_escape
+from crawler.shared.state import RedisState
+from crawler.sinks import open_sink
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from crawler.config import OutputFormat
     from crawler.sinks import Sink
-    from crawler.state.redis import RedisState
 
 EXPORT_CHUNK: Final = 1000
 """Records read per ``LRANGE`` while exporting: bounded memory, few round trips."""
@@ -134,3 +141,36 @@ async def purge(state: RedisState) -> int:
 
 def _ints(mapping: Mapping[bytes | str, bytes | str]) -> dict[str, int]:
     return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in mapping.items()}
+
+
+def _operator_state(location: str, crawl_id: str) -> RedisState:
+    if not is_shared(location):
+        raise StateError(f"not a shared state: {location!r} (give redis://HOST:PORT/DB)")
+    return RedisState(location, crawl_id, worker_id="operator")
+
+
+async def status_text(location: str, crawl_id: str) -> str:
+    """Return the status report of the crawl ``crawl_id`` at ``location``."""
+    async with _operator_state(location, crawl_id) as state:
+        return format_status(crawl_id, await crawl_status(state))
+
+
+async def export(location: str, crawl_id: str, output: str, output_format: OutputFormat) -> int:
+    """Write the crawl's stored records, each exactly once, to ``output``; return how many.
+
+    Raises:
+        OutputError: ``output`` cannot be written.
+        StateError: No Redis answers, or ``location`` is not a Redis URL.
+    """
+    async with _operator_state(location, crawl_id) as state:
+        sink = open_sink(output, output_format)
+        try:
+            return await export_records(state, sink)
+        finally:
+            sink.close()
+
+
+async def purge_crawl(location: str, crawl_id: str) -> int:
+    """Delete every key of the crawl; return how many keys there were."""
+    async with _operator_state(location, crawl_id) as state:
+        return await purge(state)

@@ -21,7 +21,8 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``wanted:ORIGIN`` STRING  exists (with a TTL) while a worker waits for a slot there
 ==============  =======  ==========================================================
 
-Every multi-key update is one Lua script (``crawler.state.redis_lua``). Lease deadlines
+Every multi-key update is one Lua script (``crawler.shared.lua``), run through the
+worker's ``RedisConnection`` (``crawler.shared.client``). Lease deadlines
 use the Redis server's clock, the one clock all machines share (a ``clock`` may be given
 for tests). Changes that may let a waiting worker go on (work added or released, the
 last lease acked, seeding finished) are published on the channel ``<prefix>events``.
@@ -33,17 +34,20 @@ it waits, its JSON in ``pending`` (URL, depth and parent).
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-from crawler.errors import StateError, StateMismatchError
+from crawler.errors import StateMismatchError
 from crawler.models import Request
-from crawler.state import StateCounts
-from crawler.state.redis_lua import SCRIPTS, script
+from crawler.shared.client import (
+    CHUNK,
+    DEFAULT_NAMESPACE,
+    RedisConnection,
+    as_bytes,
+    as_text,
+    glob_escape,
+)
+from crawler.state import StateCounts, StateLifecycle
 from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
@@ -51,62 +55,8 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
-    from redis.commands.core import AsyncScript
 
-MISSING_EXTRA: Final = "the Redis state needs the redis extra: pip install 'crawler[redis]'"
-
-CHUNK: Final = 500
-"""Requests per script call: Lua's ``unpack`` takes a few thousand values at most."""
-
-DEFAULT_NAMESPACE: Final = "crawler"
-
-MAX_CONNECTIONS: Final = 32
-"""Connections a worker opens at most (one is its event subscription); more callers wait
-for a free one. Each call is one short round trip, so a few connections serve hundreds of
-consumers, and hundreds of workers stay far below Redis's 10,000 clients."""
-
-
-_KEY_NAMES: Final = (
-    "seen", "pending", "leases", "owners", "records", "meta", "workers", "seeders", "hosts",
-    "hosts_done", "errors", "scope", "polite",
-)  # fmt: skip
-
-
-class RedisKeys:
-    """The key names of one crawl (see the module docstring)."""
-
-    def __init__(self, crawl_id: str, namespace: str = DEFAULT_NAMESPACE) -> None:
-        if not crawl_id or any(c in crawl_id for c in "{}*?[]\\"):
-            raise StateError(f"invalid crawl id {crawl_id!r}: empty, or with {{}}*?[]\\")
-        self.prefix = prefix = f"{namespace}:{{{crawl_id}}}:"
-        self.seen = prefix + "seen"
-        self.pending = prefix + "pending"
-        self.leases = prefix + "leases"
-        self.owners = prefix + "owners"
-        self.records = prefix + "records"
-        self.meta = prefix + "meta"
-        self.workers = prefix + "workers"
-        self.seeders = prefix + "seeders"
-        self.hosts = prefix + "hosts"
-        self.hosts_done = prefix + "hosts_done"
-        self.errors = prefix + "errors"
-        self.scope = prefix + "scope"
-        self.polite = prefix + "polite"
-        self.slots_prefix = prefix + "slots:"
-        self.channel = prefix + "events"
-        """The pub/sub channel of the crawl's wake-up events (not a key)."""
-
-    def slots(self, origin: str) -> str:
-        """Return the key of the politeness slots (ZSET holder → deadline) of ``origin``."""
-        return self.slots_prefix + origin
-
-    def wanted(self, origin: str) -> str:
-        """Return the key that exists while a worker waits for a slot of ``origin``."""
-        return self.prefix + "wanted:" + origin
-
-    def fixed(self) -> list[str]:
-        """Return every key name of the crawl except the per-host politeness keys."""
-        return [self.prefix + name for name in _KEY_NAMES]
+    from crawler.shared.client import RedisKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,37 +118,7 @@ def fingerprint_bytes(key: str) -> bytes:
     return fingerprint(key).to_bytes(8, "big")
 
 
-def split_namespace(url: str, namespace: str) -> tuple[str, str]:
-    """Return ``url`` without its ``prefix`` query parameter, and the namespace it names."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for name, value in query if name == "prefix"]
-    if not prefixes:
-        return url, namespace
-    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefixes[-1]
-
-
-def default_worker_id() -> str:
-    """Return a token unique to this process: host name, pid and a random suffix."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def connect(url: str) -> Redis:
-    """Return an asyncio Redis client for ``url`` (not connected until first used).
-
-    Raises:
-        StateError: The ``redis`` package is missing (the message names the extra).
-    """
-    try:
-        from redis.asyncio import BlockingConnectionPool, Redis
-    except ImportError:
-        raise StateError(MISSING_EXTRA) from None
-    pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=None)
-    return Redis.from_pool(pool)
-
-
-class RedisState:
+class RedisState(StateLifecycle):
     """The state of one crawl in Redis, shared by every worker that opens it.
 
     Args:
@@ -222,26 +142,36 @@ class RedisState:
         max_pages: int | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.url, namespace = split_namespace(url, namespace)
-        self.crawl_id = crawl_id
-        self.keys = RedisKeys(crawl_id, namespace)
-        self.worker_id = worker_id or default_worker_id()
+        self.connection = RedisConnection(
+            url, crawl_id, namespace=namespace, worker_id=worker_id, clock=clock
+        )
         self._max_pages = -1 if max_pages is None else max_pages
-        self._clock = clock
-        self._client: Redis | None = None
-        self._scripts: dict[str, AsyncScript] = {}
         self._pubsub: PubSub | None = None
 
     @property
-    def client(self) -> Redis:
-        """The open client.
+    def url(self) -> str:
+        """The server's URL (without the ``prefix`` parameter)."""
+        return self.connection.url
 
-        Raises:
-            RuntimeError: The state is not open.
-        """
-        if self._client is None:
-            raise RuntimeError("the Redis state is not open")
-        return self._client
+    @property
+    def crawl_id(self) -> str:
+        """The crawl's name."""
+        return self.connection.crawl_id
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's token."""
+        return self.connection.worker_id
+
+    @property
+    def keys(self) -> RedisKeys:
+        """The crawl's key names."""
+        return self.connection.keys
+
+    @property
+    def client(self) -> Redis:
+        """The open client (``RuntimeError`` when not open)."""
+        return self.connection.client
 
     async def open(self) -> None:
         """Connect and check that the server answers.
@@ -249,33 +179,25 @@ class RedisState:
         Raises:
             StateError: No Redis answers at ``url``.
         """
-        if self._client is not None:
-            raise RuntimeError("the state is already open")
-        client = connect(self.url)
-        try:
-            await client.ping()
-        except Exception as exc:
-            await client.aclose()
-            raise StateError(f"cannot reach Redis at {self.url}: {exc}") from None
-        self._client = client
-        self._scripts = {name: client.register_script(script(name)) for name in SCRIPTS}
+        await self.connection.open()
 
     async def close(self) -> None:
         """Leave the crawl's worker list and disconnect; leases still held are kept."""
-        if self._client is None:
+        if not self.connection.is_open:
             return
-        client, self._client = self._client, None
         try:
             if self._pubsub is not None:
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.zrem(self.keys.workers, self.worker_id)
+            await self.client.zrem(self.keys.workers, self.worker_id)
         finally:
             self._pubsub = None
-            await client.aclose()
+            await self.connection.close()
 
     async def bind(self, identity: str, *, force: bool = False) -> bool:
         """Tie the crawl id to one crawl; another crawl's identity is refused unless ``force``."""
-        outcome = int(await self.run_script("bind", [self.keys.meta], [identity, int(force)]))
+        outcome = int(
+            await self.connection.run_script("bind", [self.keys.meta], [identity, int(force)])
+        )
         if outcome < 0:
             raise StateMismatchError(
                 f"crawl id {self.crawl_id!r} belongs to another crawl (other seeds or scope "
@@ -292,7 +214,7 @@ class RedisState:
             for request in chunk:
                 args += (fingerprint_bytes(request.key), encode_request(request))
             keys = [self.keys.seen, self.keys.pending, self.keys.hosts]
-            positions = await self.run_script("add", keys, args)
+            positions = await self.connection.run_script("add", keys, args)
             admitted += (chunk[int(n) - 1] for n in positions)
         return admitted
 
@@ -303,16 +225,22 @@ class RedisState:
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` requests."""
         keys = [self.keys.pending, self.keys.leases, self.keys.owners, self.keys.meta]
-        args = [self.clock_arg(), lease_seconds, min(limit, CHUNK), self.worker_id, self._max_pages]
-        members = await self.run_script("lease", [*keys, self.keys.hosts], args)
+        args = [
+            self.connection.clock_arg(),
+            lease_seconds,
+            min(limit, CHUNK),
+            self.worker_id,
+            self._max_pages,
+        ]
+        members = await self.connection.run_script("lease", [*keys, self.keys.hosts], args)
         return [decode_request(m) for m in members]
 
     async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
         """Push the deadlines of the leases this worker still owns ``lease_seconds`` ahead."""
         for start in range(0, len(requests), CHUNK):
             members = [encode_request(r) for r in requests[start : start + CHUNK]]
-            args = [self.clock_arg(), lease_seconds, self.worker_id, *members]
-            await self.run_script("renew", [self.keys.leases, self.keys.owners], args)
+            args = [self.connection.clock_arg(), lease_seconds, self.worker_id, *members]
+            await self.connection.run_script("renew", [self.keys.leases, self.keys.owners], args)
 
     async def ack(
         self, request: Request, *, records: Sequence[bytes] = (), error: str | None = None
@@ -330,7 +258,7 @@ class RedisState:
         keys = [self.keys.leases, self.keys.owners, self.keys.meta, self.keys.records]
         keys += [self.keys.hosts_done, self.keys.errors]
         args = [self.keys.channel, encode_request(request), self.worker_id, error or "", *records]
-        return bool(await self.run_script("ack", keys, args))
+        return bool(await self.connection.run_script("ack", keys, args))
 
     async def complete(
         self,
@@ -358,7 +286,7 @@ class RedisState:
             acked, _ = await self.complete(request, records=records, error=error, slot=slot)
             return acked, admitted
         keys, args = self._complete_arguments(request, found, records, error, slot)
-        acked, *positions = await self.run_script("complete", keys, args)
+        acked, *positions = await self.connection.run_script("complete", keys, args)
         return bool(acked), [found[int(n) - 1] for n in positions]
 
     def _complete_arguments(
@@ -386,13 +314,15 @@ class RedisState:
             return
         keys = [self.keys.pending, self.keys.leases, self.keys.owners, self.keys.hosts]
         members = [encode_request(r) for r in requests]
-        await self.run_script("release", keys, [self.keys.channel, self.worker_id, *members])
+        await self.connection.run_script(
+            "release", keys, [self.keys.channel, self.worker_id, *members]
+        )
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""
         owners = await self.client.hgetall(self.keys.owners)
         token = self.worker_id.encode()
-        return [decode_request(_raw(m)) for m, owner in owners.items() if owner == token]
+        return [decode_request(as_bytes(m)) for m, owner in owners.items() if owner == token]
 
     async def counts(self) -> StateCounts:
         """Return the crawl's counts, across all workers."""
@@ -407,17 +337,27 @@ class RedisState:
     async def heartbeat(self, lease_seconds: float) -> None:
         """Mark this worker (and its seeding, if any) alive for ``lease_seconds``."""
         keys = [self.keys.workers, self.keys.seeders]
-        await self.run_script("heartbeat", keys, [self.clock_arg(), lease_seconds, self.worker_id])
+        await self.connection.run_script(
+            "heartbeat", keys, [self.connection.clock_arg(), lease_seconds, self.worker_id]
+        )
 
     async def seeding(self, *, started: bool, lease_seconds: float) -> None:
         """Note that this worker starts seeding, or has finished (the crawl is then seeded)."""
-        args = [self.keys.channel, self.clock_arg(), lease_seconds, self.worker_id, int(started)]
-        await self.run_script("seeding", [self.keys.seeders, self.keys.meta], args)
+        args = [
+            self.keys.channel,
+            self.connection.clock_arg(),
+            lease_seconds,
+            self.worker_id,
+            int(started),
+        ]
+        await self.connection.run_script("seeding", [self.keys.seeders, self.keys.meta], args)
 
     async def progress(self) -> Progress:
         """Return what decides completion (dead workers and seeders are forgotten first)."""
         keys = [self.keys.pending, self.keys.leases, self.keys.meta, self.keys.seeders]
-        values = await self.run_script("progress", [*keys, self.keys.workers], [self.clock_arg()])
+        values = await self.connection.run_script(
+            "progress", [*keys, self.keys.workers], [self.connection.clock_arg()]
+        )
         seeded, seeders, pending, leased, done, wait, workers = values
         return Progress(
             seeded=seeded == b"1",
@@ -436,7 +376,7 @@ class RedisState:
 
     async def scope_hosts(self) -> set[str]:
         """Return the seed hosts every worker of the crawl shares."""
-        return {_text(h) for h in await self.client.smembers(self.keys.scope)}
+        return {as_text(h) for h in await self.client.smembers(self.keys.scope)}
 
     async def watch(self) -> None:
         """Subscribe to the crawl's events; call before the first ``progress`` check."""
@@ -454,52 +394,27 @@ class RedisState:
             raise RuntimeError("call watch() first")
         async for message in self._pubsub.listen():
             if message.get("type") == "message":
-                yield _text(message["data"])
-
-    async def now(self) -> float:
-        """Return the time leases are measured in: the server's clock (or the test clock)."""
-        return float(await self.run_script("now", [], [self.clock_arg()]))
+                yield as_text(message["data"])
 
     async def live_workers(self) -> dict[str, float]:
         """Return the live workers: id → seconds left on their heartbeat."""
-        now = await self.now()
+        now = await self.connection.now()
         alive: Any = await self.client.zrangebyscore(
             self.keys.workers, now, "+inf", withscores=True
         )
-        return {_text(worker): float(deadline) - now for worker, deadline in alive}
+        return {as_text(worker): float(deadline) - now for worker, deadline in alive}
 
     async def in_flight_by_host(self) -> dict[str, int]:
         """Return how many requests are being fetched per host now, by all workers."""
-        now = await self.now()
+        now = await self.connection.now()
         counts: dict[str, int] = {}
         async for key in self.client.scan_iter(match=glob_escape(self.keys.slots_prefix) + "*"):
-            origin = _text(key).removeprefix(self.keys.slots_prefix)
+            origin = as_text(key).removeprefix(self.keys.slots_prefix)
             held = int(await self.client.zcount(key, now, "+inf"))
             if held:
                 host = origin.partition("://")[2]  # host[:port], as the other per-host counts
                 counts[host] = counts.get(host, 0) + held
         return counts
-
-    def clock_arg(self) -> str:
-        """Return the ``now`` argument of the scripts: ``""`` for the server's clock."""
-        return "" if self._clock is None else repr(self._clock())
-
-    async def run_script(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-        """Run the Lua script called ``name`` (``crawler.state.redis_lua``)."""
-        return await self._scripts[name](keys=keys, args=args, client=self.client)  # type: ignore[arg-type]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _raw(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def glob_escape(text: str) -> str:
-    """Return ``text`` with Redis glob characters escaped, for ``SCAN MATCH``."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _status(slot: SlotRelease | None) -> int | str:

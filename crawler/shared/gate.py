@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from crawler.state.redis import SlotRelease
+from crawler.politeness import MIN_BACKOFF
+from crawler.shared.state import SlotRelease
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
-    from crawler.state.redis import RedisState
-
-MIN_BACKOFF: Final = 0.25
-"""Seconds: the first adaptive delay after a 429 (as the local scheduler's)."""
+    from crawler.shared.client import RedisConnection
 
 TAKEN, WAIT_TIME, FULL = 0, 1, 2
 
@@ -38,7 +36,7 @@ class RedisHostGate:
     """Shared per-origin slots; ``async with gate.slot(url)`` around each fetch.
 
     Args:
-        state: The open Redis state of the crawl.
+        connection: The open connection to the crawl.
         concurrency: The most requests in flight to one origin, all workers together.
         delay: The least seconds between two request starts to one origin.
         max_delay: The cap on ``Crawl-delay`` and on the 429 back-off.
@@ -47,14 +45,14 @@ class RedisHostGate:
 
     def __init__(
         self,
-        state: RedisState,
+        connection: RedisConnection,
         *,
         concurrency: int,
         delay: float,
         max_delay: float,
         lease_seconds: float,
     ) -> None:
-        self._state = state
+        self._redis = connection
         self._concurrency = concurrency
         self._delay = delay
         self._max_delay = max_delay
@@ -72,7 +70,7 @@ class RedisHostGate:
     async def acquire(self, url: str) -> str:
         """Wait for a slot of ``url``'s origin and its next start time; return the slot."""
         origin = origin_of(url)
-        member = f"{self._state.worker_id}#{next(self._serial)}"
+        member = f"{self._redis.worker_id}#{next(self._serial)}"
         async with self._askers.setdefault(origin, asyncio.Lock()):
             freed = self._freed.setdefault(origin, asyncio.Event())
             while True:
@@ -88,9 +86,9 @@ class RedisHostGate:
         handed = self.handover(member, status)
         if handed is None:
             return
-        keys, origin = self._state.keys, handed.origin
+        keys, origin = self._redis.keys, handed.origin
         args = [keys.channel, member, origin, "" if status is None else status]
-        await self._state.run_script(
+        await self._redis.run_script(
             "slot_release",
             [keys.slots(origin), keys.polite, keys.wanted(origin)],
             [*args, self._max_delay, MIN_BACKOFF],
@@ -105,24 +103,24 @@ class RedisHostGate:
 
     async def pause(self, url: str, seconds: float) -> None:
         """Start no request to ``url``'s origin, in any worker, for ``seconds``."""
-        args = [self._state.clock_arg(), origin_of(url), seconds]
-        await self._state.run_script("slot_pause", [self._state.keys.polite], args)
+        args = [self._redis.clock_arg(), origin_of(url), seconds]
+        await self._redis.run_script("slot_pause", [self._redis.keys.polite], args)
 
     async def configure(self, url: str, crawl_delay: float | None) -> None:
         """Share the ``Crawl-delay`` of ``url``'s origin (capped at ``max_delay``)."""
         if crawl_delay is None:
             return
         delay = min(crawl_delay, self._max_delay)
-        await self._state.client.hset(self._state.keys.polite, f"{origin_of(url)}|delay", delay)
+        await self._redis.client.hset(self._redis.keys.polite, f"{origin_of(url)}|delay", delay)
 
     async def renew(self) -> None:
         """Push the deadlines of the slots this worker holds ``lease_seconds`` ahead."""
         if not self._held:
             return
         members = list(self._held)
-        keys = [self._state.keys.slots(self._held[m]) for m in members]
-        args = [self._state.clock_arg(), self._lease_seconds, *members]
-        await self._state.run_script("slot_renew", keys, args)
+        keys = [self._redis.keys.slots(self._held[m]) for m in members]
+        args = [self._redis.clock_arg(), self._lease_seconds, *members]
+        await self._redis.run_script("slot_renew", keys, args)
 
     def notify(self, origin: str) -> None:
         """Wake this worker's asker for ``origin``: a slot there was released."""
@@ -131,10 +129,10 @@ class RedisHostGate:
             freed.set()
 
     async def _ask(self, origin: str, member: str) -> tuple[int, float]:
-        names = self._state.keys
+        names = self._redis.keys
         keys = [names.slots(origin), names.polite, names.wanted(origin)]
-        args = [self._state.clock_arg(), member, self._concurrency, self._delay]
-        outcome, seconds = await self._state.run_script(
+        args = [self._redis.clock_arg(), member, self._concurrency, self._delay]
+        outcome, seconds = await self._redis.run_script(
             "slot_acquire", keys, [*args, self._lease_seconds, origin]
         )
         return int(outcome), float(seconds)

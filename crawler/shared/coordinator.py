@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.state.redis_hosts import RedisHostGate
+from crawler.shared.gate import RedisHostGate
 from crawler.urls import host_of
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from crawler.config import CrawlConfig
     from crawler.models import Request
-    from crawler.state.redis import RedisState
+    from crawler.shared.state import RedisState
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Coordinator:
     ) -> None:
         self.state = state
         self.gate = RedisHostGate(
-            state,
+            state.connection,
             concurrency=config.per_host_concurrency,
             delay=config.delay,
             max_delay=config.max_crawl_delay,
