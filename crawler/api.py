@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from types import TracebackType
 
-    from crawler.engine import OnPage
     from crawler.models import Page
     from crawler.stats import CrawlStats
+    from crawler.worker import OnPage
 
 
 def _config(config: CrawlConfig | None, options: dict[str, Any]) -> CrawlConfig:

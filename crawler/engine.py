@@ -1,75 +1,54 @@
-"""The engine: wires seeds → frontier → queue → consumers → sinks, and owns every task.
+"""The engine: wires seeds → frontier → scheduler → queue → consumers → sinks, and owns every task.
 
 Backpressure: one bounded ``asyncio.Queue`` (``maxsize = config.effective_queue_size``)
-sits between the frontier and the consumers. Only the dispatcher task puts into it; the
+sits between the scheduler and the consumers. Only the dispatcher task puts into it; the
 consumers hand found links to the frontier, which holds them in the state backend, so a
 consumer never waits on a full queue and a page with 10,000 links cannot deadlock.
 
 Politeness: the feeder leases work from the frontier into the per-host scheduler (at most
-``schedule_size`` requests wait there); the dispatcher takes a free consumer, then the
-request of the origin whose slot frees soonest, so a slow, delayed or paused origin holds
-no consumer that other origins need. A 429 or 503 hands the request back to the scheduler
-with its origin paused, instead of sleeping in a consumer.
+its capacity waits there); the dispatcher takes a free consumer, then the request of the
+origin whose slot frees soonest, so a slow, delayed or paused origin holds no consumer
+that other origins need. What a consumer does with a request is ``crawler.worker``'s.
 
-Stop rule: the crawl is complete when the frontier is finished (no producer running and
-nothing outstanding: pending, queued or in flight) and the queue has joined. ``max_pages``
-ends it once that many requests were handed out and have finished; the time limit,
-``stop()`` (signals) and a broken page iterator end it at once: in-flight requests are
-cancelled and returned to the state, and every record already produced is written.
+Stop rule: the crawl is complete when the frontier is finished (see
+``crawler.frontier``: no producer running and nothing outstanding) and the queue has
+joined. ``max_pages`` ends it once that many requests were handed out and have
+finished; the time limit, ``stop()`` (signals) and a broken page iterator end it at once:
+in-flight requests are cancelled and returned to the state, and every record already
+produced is written.
+
+Every long-lived task is started by ``_spawn``, which names it and routes its failure to
+the crawl (``_fail``: logged once, the crawl stops, ``run`` raises it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
 from crawler.config import CrawlConfig
-from crawler.coordination import open_state
-from crawler.errors import ConfigError
-from crawler.fetcher import Fetcher, parse_retry_after, retry_delay
+from crawler.coordination import open_backend
+from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
-from crawler.models import RECORD_FIELDS, Request
-from crawler.parser import is_html, parse_html
-from crawler.politeness import HostScheduler, HostSlots
-from crawler.records import elapsed_ms, make_page, make_record, make_skip_record
-from crawler.recovery import truncate_partial_line, written_urls
-from crawler.robots import RobotsCache, x_robots_nofollow
+from crawler.host_policy import HostPolicy
+from crawler.producers import Producers
+from crawler.records_io import open_output
 from crawler.scope import Scope
-from crawler.seeds import from_file, from_sitemaps, from_urls
-from crawler.shared.coordinator import Coordinator
-from crawler.shared.state import RedisState
-from crawler.sinks import NullSink, encode_record, open_sink
-from crawler.state.identity import crawl_identity
+from crawler.sinks import NullSink
 from crawler.stats import StatsRecorder
-from crawler.urls import origin_of
+from crawler.worker import RequestWorker, fetch_in_turn
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import Coroutine, Iterable, Sequence
 
     from crawler.fetcher import FollowCheck
-    from crawler.models import FetchResult, Page, ParsedHtml, Record, SkipReason
-    from crawler.robots import RobotsRules
+    from crawler.models import FetchResult, Request
     from crawler.sinks import Sink
-    from crawler.state import StateBackend
     from crawler.stats import CrawlProgress, CrawlStats
-
-    OnPage = Callable[[Page], Any]
+    from crawler.worker import OnPage
 
 log = logging.getLogger(__name__)
-
-SHARED_SCHEDULE_FACTOR: Final = 4
-"""In a shared crawl, a worker's scheduler holds at most this many requests per consumer:
-enough to keep its consumers busy, little enough that work spreads over the workers and a
-dead worker's leases are few."""
-
-PAUSE_STATUSES: Final = frozenset({429, 503})
-"""Statuses that pause the origin and hand the request back, rather than retry in place."""
 
 
 class Crawl:
@@ -82,56 +61,39 @@ class Crawl:
         *,
         seed_files: Sequence[str] = (),
         on_page: OnPage | None = None,
-        state: StateBackend | None = None,
     ) -> None:
-        self.config = config or CrawlConfig()
-        self._seeds = list(seeds)
-        self._seed_sources = [from_urls(self._seeds), *(from_file(p) for p in seed_files)]
-        self._seeding = bool(self._seeds or seed_files or self.config.sitemaps)
+        self.config = config = config or CrawlConfig()
+        seeds = list(seeds)
         self._on_page = on_page
-        self._state: StateBackend = state or _open_state(self.config)
-        scope = Scope(self.config)
-        self._coordinator = _coordinator(self._state, self.config, scope)
-        # A shared crawl is one crawl whoever seeds it: its identity leaves the seeds out.
-        shared = self._coordinator is not None
-        self._identity = crawl_identity(
-            [] if shared else self._seeds, [] if shared else seed_files, self.config
-        )
-        # Keys whose record is in the output but whose request is not acked: never released.
-        self._written: set[str] = set()
         self._stats = StatsRecorder()
-        self._frontier = Frontier(
-            self.config, self._state, scope, self._stats, coordinator=self._coordinator
+        scope = Scope(config)
+        self._state, self._coordinator = open_backend(config, scope)
+        self._identity = self._coordinator.identity(seeds, seed_files)
+        self._frontier = Frontier(config, self._state, scope, self._stats, self._coordinator)
+        capacity = self._coordinator.schedule_capacity(config.schedule_size)
+        self._policy = HostPolicy(config, self._fetch, self._coordinator.gate, capacity)
+        self._producers = Producers(
+            config,
+            seeds,
+            seed_files,
+            frontier=self._frontier,
+            coordinator=self._coordinator,
+            robots=self._policy.robots,
+            fetch=self._fetch,
         )
-        self._queue: asyncio.Queue[Request] = asyncio.Queue(self.config.effective_queue_size)
+        self._frontier.admission.add_scope_hosts(config.sitemaps)
+        self._queue: asyncio.Queue[Request] = asyncio.Queue(config.effective_queue_size)
+        self._free_consumers = asyncio.Semaphore(config.concurrency)
         self._staged: list[Request] = []
         self._in_flight: set[Request] = set()
+        # Keys whose record is in the output but whose request is not acked: never released.
+        self._written: set[str] = set()
         self._stop = asyncio.Event()
         self._failure: BaseException | None = None
         self._sink: Sink = NullSink()
         self._fetcher: Fetcher | None = None
+        self._worker: RequestWorker | None = None
         self._started = False
-        self._init_politeness()
-
-    def _init_politeness(self) -> None:
-        config = self.config
-        self._robots = RobotsCache(self._fetch, config.user_agent)
-        slots = HostSlots(
-            concurrency=config.per_host_concurrency,
-            delay=config.delay,
-            max_delay=config.max_crawl_delay,
-            probe=config.obey_robots,
-        )
-        capacity = config.schedule_size
-        if self._coordinator is not None:
-            # Leased work waiting here is work no other worker can take: keep it short.
-            capacity = min(capacity, SHARED_SCHEDULE_FACTOR * config.concurrency)
-        self._scheduler = HostScheduler(slots, capacity, self._admit)
-        # Shared crawls lease in batches of one per consumer: one round trip, not one a page.
-        self._lease_batch = config.concurrency if self._coordinator is not None else 1
-        self._free_consumers = asyncio.Semaphore(config.concurrency)
-        self._host_pages: Counter[str] = Counter()
-        self._frontier.add_scope_hosts(config.sitemaps)
 
     def progress(self) -> CrawlProgress:
         """Return the live figures of the crawl (cheap: a few counters, no I/O)."""
@@ -156,43 +118,25 @@ class Crawl:
             OutputError: The output cannot be opened or written.
             RuntimeError: The crawl was already run.
         """
-        if self._started:
-            raise RuntimeError("a Crawl can run only once")
-        self._started = True
-        await self._state.open()
-        try:
+        self._claim_run()
+        async with self._state:
             resumed = await self._state.bind(self._identity, force=self.config.force_state)
             taken_over = await self._frontier.resume()
-            if self._coordinator is not None:
-                await self._coordinator.start()
-                taken_over = []  # records are written after the ack: nothing to reconcile
-            self._sink = await self._open_output(resumed, taken_over)
+            await self._coordinator.join()
+            unconfirmed = self._coordinator.unconfirmed(taken_over)
+            self._sink, self._written = await open_output(
+                self.config.output,
+                self.config.output_format,
+                resumed=resumed,
+                unconfirmed=unconfirmed,
+            )
             try:
                 async with Fetcher(self.config) as fetcher:
                     self._fetcher = fetcher
-                    await self._supervise()
+                    await self._supervise(fetcher)
             finally:
                 self._sink.close()
-        finally:
-            await self._state.close()
-        if self._failure is not None:
-            raise self._failure
-        return self._stats.snapshot()
-
-    async def _open_output(self, resumed: bool, taken_over: list[Request]) -> Sink:
-        """Open the sink; on resume, append, after reconciling the file with the state.
-
-        See ``crawler.recovery``: a partial last line is cut, and the taken-over requests
-        whose records are already in the file will not be written again.
-        """
-        output, output_format = self.config.output, self.config.output_format
-        if resumed and output not in (None, "-"):
-            await asyncio.to_thread(truncate_partial_line, output)
-            wanted = {r.url for r in taken_over}
-            found = await asyncio.to_thread(written_urls, output, output_format, wanted)
-            self._written = {r.key for r in taken_over if r.url in found}
-            log.info("resuming: %d in flight, %d already written", len(wanted), len(found))
-        return open_sink(output, output_format, append=resumed)
+        return self._result()
 
     async def seed(self) -> int:
         """Only seed a shared crawl: admit the seeds, mark it seeded, return how many were new.
@@ -201,28 +145,43 @@ class Crawl:
             ConfigError: The state is not shared (``redis://``).
             RuntimeError: The crawl was already run.
         """
-        if self._coordinator is None:
-            raise ConfigError("seeding alone needs a redis:// state")
-        if self._started:
-            raise RuntimeError("a Crawl can run only once")
-        self._started = True
-        await self._state.open()
-        try:
+        self._coordinator.check_seed_only()
+        self._claim_run()
+        async with self._state:
             await self._state.bind(self._identity, force=self.config.force_state)
             async with Fetcher(self.config) as fetcher:
                 self._fetcher = fetcher
-                await self._coordinator.seeding_started()
-                await asyncio.gather(*self._start_producers())
-        finally:
-            await self._state.close()
-        if self._failure is not None:
-            raise self._failure
+                producers = await self._start_producers()
+                await asyncio.gather(*producers)
+                if not producers:  # nothing to seed: the crawl is seeded as it is
+                    await self._coordinator.seeding_started()
+                    await self._coordinator.seeding_done()
+        self._result()
         return self._frontier.outstanding
 
-    async def _supervise(self) -> None:
-        if self._coordinator is not None and self._seeding:
-            await self._coordinator.seeding_started()
-        tasks = self._start_tasks()
+    def _claim_run(self) -> None:
+        if self._started:
+            raise RuntimeError("a Crawl can run only once")
+        self._started = True
+
+    def _result(self) -> CrawlStats:
+        if self._failure is not None:
+            raise self._failure
+        return self._stats.snapshot()
+
+    async def _supervise(self, fetcher: Fetcher) -> None:
+        self._worker = RequestWorker(
+            self.config,
+            fetcher=fetcher,
+            frontier=self._frontier,
+            policy=self._policy,
+            gate=self._coordinator.gate,
+            sink=self._sink,
+            stats=self._stats,
+            on_page=self._on_page,
+            written=self._written,
+        )
+        tasks = await self._start_tasks()
         try:
             self._stats.stop_reason = await self._wait_for_end()
             if self._stats.stop_reason in ("complete", "max_pages"):
@@ -236,42 +195,32 @@ class Crawl:
             if pending and self._stats.stop_reason == "max_pages":
                 self._stats.skip("limit_reached", pending)
 
-    def _start_tasks(self) -> list[asyncio.Task[None]]:
-        producers = self._start_producers()
-        consumers = [
-            asyncio.create_task(self._consume(), name=f"crawler-consumer-{i}")
+    async def _start_tasks(self) -> list[asyncio.Task[None]]:
+        tasks = await self._start_producers()
+        tasks += [
+            self._spawn(self._consume(), f"crawler-consumer-{i}")
             for i in range(self.config.concurrency)
         ]
-        feeder = asyncio.create_task(self._feed(), name="crawler-feeder")
-        dispatcher = asyncio.create_task(self._dispatch(), name="crawler-dispatcher")
-        renewer = asyncio.create_task(self._renew_leases(), name="crawler-lease-renewer")
+        tasks.append(self._spawn(self._feed(), "crawler-feeder"))
+        tasks.append(self._spawn(self._dispatch(), "crawler-dispatcher"))
+        tasks.append(self._spawn(self._renew_leases(), "crawler-lease-renewer"))
+        tasks.append(self._spawn(self._coordinator.listen(self._frontier.wake), "crawler-events"))
         self._frontier.check_finished()
-        return [*producers, feeder, dispatcher, renewer, *consumers, *self._start_shared_tasks()]
+        return tasks
 
-    def _start_shared_tasks(self) -> list[asyncio.Task[None]]:
-        coordinator = self._coordinator
-        if coordinator is None:
-            return []
-        listen = self._guarded(coordinator.listen(self._frontier.wake))
-        return [asyncio.create_task(listen, name="crawler-shared-events")]
+    async def _start_producers(self) -> list[asyncio.Task[None]]:
+        return [self._spawn(work, name) for name, work in await self._producers.start()]
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except Exception as exc:
-            self._fail(exc)
+    def _spawn(self, work: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
+        """Start a long-lived task named ``name``; its failure stops the crawl."""
 
-    def _start_producers(self) -> list[asyncio.Task[None]]:
-        producers = [
-            asyncio.create_task(self._produce(source), name=f"crawler-producer-{i}")
-            for i, source in enumerate(self._seed_sources)
-        ]
-        if self.config.sitemaps or self.config.sitemaps_from_robots:
-            sitemaps = self._produce_sitemaps()
-            producers.append(asyncio.create_task(sitemaps, name="crawler-producer-sitemaps"))
-        for _ in producers:
-            self._frontier.producer_started()
-        return producers
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:
+                self._fail(exc)
+
+        return asyncio.create_task(guarded(), name=name)
 
     async def _wait_for_end(self) -> str:
         finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
@@ -293,7 +242,8 @@ class Crawl:
 
     async def _release_unfinished(self) -> None:
         # A request whose record is written stays leased: the next run takes it over.
-        queued = [*self._staged, *self._drain_queue(), *self._in_flight, *self._scheduler.drain()]
+        scheduled = self._policy.scheduler.drain()
+        queued = [*self._staged, *self._drain_queue(), *self._in_flight, *scheduled]
         unfinished = [r for r in queued if r.key not in self._written]
         self._staged.clear()
         self._in_flight.clear()
@@ -313,112 +263,56 @@ class Crawl:
             self._failure = exc
         self.stop()
 
-    async def _produce(self, source: AsyncIterator[list[str]]) -> None:
-        try:
-            async for batch in source:
-                if self._coordinator is not None:
-                    await self._coordinator.share_seeds(batch)
-                await self._frontier.add_seeds(batch)
-        except OSError as exc:
-            log.error("%s", exc)
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            await self._producer_done()
-
-    async def _producer_done(self) -> None:
-        self._frontier.producer_done()
-        if self._coordinator is not None and self._seeding and not self._frontier.producers:
-            try:
-                await self._coordinator.seeding_done()
-            except Exception as exc:
-                self._fail(exc)
-
-    async def _produce_sitemaps(self) -> None:
-        try:
-            if self._coordinator is not None:
-                await self._coordinator.share_seeds(self.config.sitemaps)
-            roots = [*self.config.sitemaps, *await self._robots_sitemaps()]
-            source = from_sitemaps(roots, self._fetch_sitemap, max_bytes=self.config.max_bytes)
-            async for batch in source:
-                await self._frontier.add_found(batch)
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            await self._producer_done()
-
-    async def _robots_sitemaps(self) -> list[str]:
-        if not self.config.sitemaps_from_robots:
-            return []
-        origins = dict.fromkeys(origin_of(url.strip()) for url in self._seeds)
-        return [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
-
-    async def _fetch_sitemap(self, url: str) -> bytes | None:
-        result = await self._fetch(Request(url=url, key=url))
-        if result.error is not None or result.status != 200:
-            log.warning("sitemap %s: %s", url, result.error_detail or f"HTTP {result.status}")
-            return None
-        return result.body
-
     async def _fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
-        """Fetch robots.txt or a sitemap (in the origin's shared slot, in a shared crawl)."""
+        """Fetch robots.txt or a sitemap, in a turn of its origin's host gate."""
         assert self._fetcher is not None
-        fetcher = self._fetcher
-        return await self._in_slot(request.url, lambda: fetcher.fetch(request, follow))
+        return await fetch_in_turn(self._fetcher, self._coordinator.gate, request, follow)
 
     async def _feed(self) -> None:
         """Lease work from the frontier into the per-host scheduler, as room allows."""
-        try:
-            while True:
-                room = await self._scheduler.wait_for_room(self._lease_batch)
-                limit = min(room, self.config.effective_queue_size)
-                batch = await self._frontier.next_batch(limit)
-                if not batch:
-                    return
-                self._scheduler.add(batch)
-        except Exception as exc:
-            self._fail(exc)
+        scheduler = self._policy.scheduler
+        while True:
+            room = await scheduler.wait_for_room(self._coordinator.lease_batch)
+            batch = await self._frontier.next_batch(min(room, self.config.effective_queue_size))
+            if not batch:
+                return
+            scheduler.add(batch)
 
     async def _renew_leases(self) -> None:
         """Renew the leases of requests this crawl holds, which may wait long for a slow host.
 
-        All of them: waiting in the scheduler, queued, or in a consumer's hands. In a shared
-        crawl also this worker's heartbeat and politeness slots.
+        All of them: waiting in the scheduler, queued, or in a consumer's hands; then tell
+        the other processes, if any, that this one is alive.
         """
         # A third of the lease: two renewals may be late before a lease can expire.
         period = self.config.lease_seconds / 3
-        try:
-            while True:
-                await asyncio.sleep(period)
-                await self._frontier.renew(self._frontier.held())
-                if self._coordinator is not None:
-                    await self._coordinator.keep_alive()
-        except Exception as exc:
-            self._fail(exc)
+        while True:
+            await asyncio.sleep(period)
+            await self._frontier.renew(self._frontier.held())
+            await self._coordinator.keep_alive()
 
     async def _dispatch(self) -> None:
         """Hand a free consumer the request of the origin whose slot frees soonest."""
-        try:
-            while True:
-                await self._free_consumers.acquire()
-                dispatch = await self._scheduler.next()
-                if dispatch.skip is not None:
-                    self._free_consumers.release()
-                    await self._skip(dispatch.request, dispatch.skip)
-                    continue
-                self._staged = [dispatch.request]
-                # The only put() into the queue: backpressure stops here, not in a consumer.
-                await self._queue.put(dispatch.request)
-                self._staged = []
-        except Exception as exc:
-            self._fail(exc)
+        assert self._worker is not None
+        while True:
+            await self._free_consumers.acquire()
+            dispatch = await self._policy.scheduler.next()
+            if dispatch.skip is not None:
+                self._free_consumers.release()
+                await self._worker.skip(dispatch.request, dispatch.skip)
+                continue
+            self._staged = [dispatch.request]
+            # The only put() into the queue: backpressure stops here, not in a consumer.
+            await self._queue.put(dispatch.request)
+            self._staged = []
 
     async def _consume(self) -> None:
+        assert self._worker is not None
         while True:
             request = await self._queue.get()
             self._in_flight.add(request)
             try:
-                await self._process(request)
+                await self._worker.process(request)
             except Exception as exc:
                 self._fail(exc)
             else:
@@ -426,249 +320,3 @@ class Crawl:
             finally:
                 self._free_consumers.release()
                 self._queue.task_done()
-
-    async def _process(self, request: Request) -> None:
-        """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""
-        origin = origin_of(request.url)
-        fetched, status, slot = False, None, None
-        try:
-            rules = await self._robots_rules(origin)
-            if rules is not None and rules.unreachable is not None:
-                await self._finish(request, _unreachable(request, rules.unreachable), None)
-                return
-            if rules is not None and not rules.allowed(request.url, self.config.user_agent):
-                await self._skip(request, "robots")
-                return
-            fetched = True
-            slot = await self._shared_slot(request.url)
-            result = await self._fetch_page(request)
-            status = result.status
-            pause = self._paused(request, origin, result)
-            if pause is None:
-                await self._finish(request, result, slot)
-            elif self._coordinator is not None:
-                await self._coordinator.gate.pause(request.url, pause)
-        finally:
-            if slot is not None and self._coordinator is not None:
-                await self._coordinator.gate.release(slot, status)  # unless freed with the ack
-            self._scheduler.release(origin, fetched=fetched, status=status)
-
-    async def _shared_slot(self, url: str) -> str | None:
-        """In a shared crawl, wait for a slot of ``url``'s origin held across all workers."""
-        if self._coordinator is None:
-            return None
-        return await self._coordinator.gate.acquire(url)
-
-    async def _fetch_page(self, request: Request) -> FetchResult:
-        assert self._fetcher is not None
-        return await self._fetcher.fetch(request, follow=self._follow, defer=PAUSE_STATUSES)
-
-    async def _in_slot(self, url: str, fetch: Callable[[], Awaitable[FetchResult]]) -> FetchResult:
-        """Run ``fetch``; in a shared crawl, in a slot of ``url``'s origin held by all workers."""
-        if self._coordinator is None:
-            return await fetch()
-        gate = self._coordinator.gate
-        slot = await gate.acquire(url)
-        status = None
-        try:
-            result = await fetch()
-            status = result.status
-            return result
-        finally:
-            await gate.release(slot, status)
-
-    async def _finish(self, request: Request, result: FetchResult, slot: str | None) -> None:
-        parsed = _parse(result)
-        page = make_page(result, parsed)
-        records = await self._records(page, result)
-        if self._coordinator is not None:
-            links = self._links_to_follow(parsed, result) if parsed is not None else ()
-            await self._finish_shared(request, result, page, records, links=links, slot=slot)
-            return
-        if request.key not in self._written:
-            self._sink.write(records)
-            self._written.add(request.key)
-        self._count_page(result, page)
-        if parsed is not None:
-            await self._frontier.add_links(request, self._links_to_follow(parsed, result))
-        await self._frontier.complete(request)
-        self._written.discard(request.key)
-
-    async def _finish_shared(
-        self,
-        request: Request,
-        result: FetchResult,
-        page: Page,
-        records: list[Record],
-        *,
-        links: Iterable[str],
-        slot: str | None,
-    ) -> None:
-        """Add the links, ack with the records and free the slot in one step; write if acked.
-
-        So each worker's file holds the records of the requests it acked: a URL is in at
-        most one worker file, and ``crawl export`` has every record exactly once.
-        """
-        found = self._frontier.candidates(request, links)
-        lines = [encode_record(record) for record in records]
-        acked = await self._frontier.complete(
-            request, found=found, records=lines, error=page.error, slot=slot, status=result.status
-        )
-        if acked:
-            self._sink.write(records)
-            self._count_page(result, page)
-        else:
-            log.info("lease of %s lost to another worker: its record is theirs", request.url)
-
-    def _count_page(self, result: FetchResult, page: Page) -> None:
-        self._stats.page(
-            result.status, page.error, len(result.body), url=page.url, elapsed_ms=elapsed_ms(result)
-        )
-
-    def _admit(self, request: Request) -> SkipReason | None:
-        """Decide, just before a request takes its host's slot, whether to skip it."""
-        origin = origin_of(request.url)
-        if self.config.obey_robots:
-            rules = self._robots.known(origin)
-            disallowed = rules is not None and not rules.allowed(
-                request.url, self.config.user_agent
-            )
-            if disallowed and rules is not None and rules.unreachable is None:
-                return "robots"
-        limit = self.config.max_pages_per_host
-        if limit is not None and request.attempt == 0:
-            if self._host_pages[origin] >= limit:
-                return "limit_reached"
-            self._host_pages[origin] += 1
-        return None
-
-    async def _robots_rules(self, origin: str) -> RobotsRules | None:
-        """Return the origin's rules (``None`` when ignored), and apply its Crawl-delay."""
-        if not self.config.obey_robots:
-            return None
-        rules = await self._robots.get(origin)
-        crawl_delay = rules.crawl_delay(self.config.user_agent)
-        self._scheduler.configure(origin, crawl_delay)
-        if self._coordinator is not None:
-            await self._coordinator.configure(origin, crawl_delay)
-        return rules
-
-    async def _follow(self, target: str) -> str | None:
-        """The redirect check: scope and dedup by the frontier, then robots.txt."""
-        reason = await self._frontier.check_redirect(target)
-        if reason is None and self.config.obey_robots and not await self._robots.allowed(target):
-            self._stats.skip("robots")
-            return "robots"
-        return reason
-
-    def _paused(self, request: Request, origin: str, result: FetchResult) -> float | None:
-        """Hand a 429/503 back to the scheduler with its origin paused, while retries last.
-
-        Returns:
-            The pause in seconds, ``None`` when the request was not handed back.
-        """
-        if result.status not in PAUSE_STATUSES or request.attempt >= self.config.retries:
-            return None
-        retry_after = parse_retry_after(result.headers.get("Retry-After"), datetime.now(UTC))
-        pause = retry_delay(
-            request.attempt,
-            backoff=self.config.backoff,
-            retry_after=retry_after,
-            cap=self.config.max_retry_after,
-        )
-        log.info("%s answered %s: pausing %s for %.2fs", request.url, result.status, origin, pause)
-        self._scheduler.requeue(replace(request, attempt=request.attempt + 1), pause)
-        return pause
-
-    def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
-        if not self.config.respect_nofollow:
-            return parsed.links
-        if parsed.nofollow or x_robots_nofollow(result.headers, self.config.user_agent):
-            return ()
-        return tuple(link for link in parsed.links if link not in parsed.nofollow_links)
-
-    async def _skip(self, request: Request, reason: SkipReason) -> None:
-        """Count a leased request not crawled, record it if asked, and complete it."""
-        self._stats.skip(reason)
-        if self._coordinator is not None:
-            await self._skip_shared(request, reason)
-            return
-        if self.config.log_skipped and request.key not in self._written:
-            self._sink.write([make_skip_record(request, reason, fields=self.config.record_fields)])
-            self._written.add(request.key)
-        await self._frontier.complete(request)
-        self._written.discard(request.key)
-
-    async def _skip_shared(self, request: Request, reason: SkipReason) -> None:
-        """Complete a skipped request; its skip record, if asked, is stored with the ack."""
-        records = []
-        if self.config.log_skipped:
-            records = [make_skip_record(request, reason, fields=self.config.record_fields)]
-        lines = [encode_record(record) for record in records]
-        if await self._frontier.complete(request, records=lines):
-            self._sink.write(records)
-
-    async def _records(self, page: Page, result: FetchResult) -> list[Record]:
-        if self._on_page is None:
-            return [self._record(result, page)]
-        try:
-            returned = self._on_page(page)
-            if inspect.isawaitable(returned):
-                returned = await returned
-        except Exception as exc:
-            log.warning("on_page failed for %s: %r", page.url, exc)
-            page.error, page.error_detail = "callback", f"{type(exc).__name__}: {exc}"
-            return [self._record(result, page)]
-        return _returned_records(returned) or [self._record(result, page)]
-
-    def _record(self, result: FetchResult, page: Page) -> Record:
-        fields = self.config.record_fields
-        if fields == RECORD_FIELDS:
-            return make_record(result, page)
-        outlinks = (
-            [u for u in page.links if self._frontier.in_scope(u)] if "outlinks" in fields else []
-        )
-        return make_record(result, page, fields=fields, outlinks=outlinks)
-
-
-def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
-    """The result of a page not requested because its host did not answer for robots.txt."""
-    return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
-
-
-def _open_state(config: CrawlConfig) -> StateBackend:
-    return open_state(
-        config.state,
-        crawl_id=config.crawl_id,
-        worker_id=config.worker_id,
-        max_pages=config.max_pages,
-    )
-
-
-def _coordinator(state: StateBackend, config: CrawlConfig, scope: Scope) -> Coordinator | None:
-    """Return the coordinator of a shared (Redis) crawl, ``None`` for a local one."""
-    if not isinstance(state, RedisState):
-        return None
-
-    def add_scope_hosts(hosts: Iterable[str]) -> None:
-        for host in hosts:
-            scope.add_seed_host(host)
-
-    return Coordinator(state, config, add_scope_hosts)
-
-
-def _parse(result: FetchResult) -> ParsedHtml | None:
-    ok = result.error is None and result.status is not None and 200 <= result.status < 300
-    if not ok or not is_html(result.content_type):
-        return None
-    return parse_html(result.body, result.final_url, charset=result.charset)
-
-
-def _returned_records(returned: object) -> list[Record]:
-    if returned is None:
-        return []
-    if isinstance(returned, Mapping):
-        return [dict(returned)]
-    if isinstance(returned, Iterable) and not isinstance(returned, str | bytes):
-        return [dict(r) for r in returned]
-    raise TypeError(f"on_page must return None, a mapping or mappings, not {type(returned)!r}")

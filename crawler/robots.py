@@ -43,7 +43,7 @@ _VALUED_DIRECTIVES: Final = frozenset(
 )
 """``X-Robots-Tag`` directives written ``name: value``; any other ``name:`` is a user agent."""
 
-Verdict = Literal["parsed", "allow_all", "disallow_all"]
+RobotsVerdict = Literal["parsed", "allow_all", "disallow_all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class RobotsRules:
             or connection error); ``verdict`` is then ``"disallow_all"``.
     """
 
-    verdict: Verdict
+    verdict: RobotsVerdict
     parser: Protego | None = field(default=None, repr=False)
     unreachable: FetchResult | None = field(default=None, repr=False)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.recovery import truncate_partial_line, written_urls
+from crawler.records_io import truncate_partial_line, written_urls
 
 
 def test_partial_last_line_is_cut(tmp_path):

@@ -1,4 +1,4 @@
-"""One worker's part in a crawl that many processes share through Redis.
+"""One worker's part in a crawl that many processes share through Redis: the ``Coordinator``.
 
 Completion is decided on the exact counts in Redis, never by an idle timeout: the crawl
 is complete when it is seeded (some seeding run finished and no live worker is still
@@ -21,52 +21,41 @@ request it holds (waiting, queued or being fetched; the engine does it), and wit
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from crawler.coordination import StopVerdict
 from crawler.shared.gate import RedisHostGate
+from crawler.sinks import encode_record
+from crawler.state.identity import crawl_identity
 from crawler.urls import host_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
     from crawler.config import CrawlConfig
+    from crawler.coordination import Completion, WorkCounts
     from crawler.models import Request
+    from crawler.scope import Scope
     from crawler.shared.state import RedisState
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The answer of a completion check.
-
-    Attributes:
-        finished: No more work will come, for any worker.
-        budget_spent: ``max_pages`` requests are done (all workers together).
-        recheck: Seconds after which to check again if no event came first.
-    """
-
-    finished: bool
-    budget_spent: bool
-    recheck: float
+SHARED_SCHEDULE_FACTOR: Final = 4
+"""A worker's scheduler holds at most this many requests per consumer: enough to keep its
+consumers busy, little enough that work spreads over the workers and a dead worker's
+leases are few."""
 
 
-class Coordinator:
-    """Seeding marks, completion checks, events and keep-alive of one worker.
+class SharedCoordinator:
+    """Seeding marks, completion checks, events, keep-alive and commits of one worker.
 
     Args:
-        state: The crawl's open Redis state.
+        state: The crawl's Redis state (opened by the engine).
         config: The crawl's configuration (limits, politeness, ``lease_seconds``).
-        add_scope_hosts: Puts hosts in this worker's scope (the seeds' hosts, shared).
+        scope: This worker's scope, which the seeds' hosts shared by all workers join.
     """
 
-    def __init__(
-        self,
-        state: RedisState,
-        config: CrawlConfig,
-        add_scope_hosts: Callable[[Iterable[str]], None],
-    ) -> None:
+    def __init__(self, state: RedisState, config: CrawlConfig, scope: Scope) -> None:
         self.state = state
         self.gate = RedisHostGate(
             state.connection,
@@ -75,88 +64,102 @@ class Coordinator:
             max_delay=config.max_crawl_delay,
             lease_seconds=config.lease_seconds,
         )
+        # Shared crawls lease in batches of one per consumer: one round trip, not one a page.
+        self.lease_batch = config.concurrency
         self._config = config
-        self._add_scope_hosts = add_scope_hosts
-        self._seeding = 0
+        self._scope = scope
+        self._seeding = False
         self._seeded = False
-        self._configured: set[str] = set()
 
     @property
     def ready(self) -> bool:
         """Whether this worker may lease: the crawl is seeded, or it seeds itself."""
-        return self._seeded or self._seeding > 0
+        return self._seeded or self._seeding
 
-    async def start(self) -> None:
+    def schedule_capacity(self, configured: int) -> int:
+        """Keep waiting work short: leased work waiting here is work no other worker can take."""
+        return min(configured, SHARED_SCHEDULE_FACTOR * self._config.concurrency)
+
+    def identity(self, seeds: Sequence[str], seed_files: Sequence[str]) -> str:
+        """A shared crawl is one crawl whoever seeds it: its identity leaves the seeds out."""
+        return crawl_identity([], [], self._config)
+
+    def unconfirmed(self, taken_over: list[Request]) -> list[Request]:
+        """Return nothing: records are written only after their ack."""
+        return []
+
+    def check_seed_only(self) -> None:
+        """Allow it: a seeding run fills the crawl that workers lease from."""
+
+    async def join(self) -> None:
         """Join the crawl: subscribe to its events, then announce this worker."""
         await self.state.watch()
         await self.state.heartbeat(self._config.lease_seconds)
 
     async def seeding_started(self) -> None:
-        """Note a seed producer of this worker starts (the crawl is not complete before)."""
-        self._seeding += 1
-        if self._seeding == 1:
-            await self.state.seeding(started=True, lease_seconds=self._config.lease_seconds)
+        """Mark this worker as seeding (the crawl is not complete before it is done)."""
+        self._seeding = True
+        await self.state.seeding(started=True, lease_seconds=self._config.lease_seconds)
 
     async def seeding_done(self) -> None:
-        """Note a seed producer has finished; the last one marks the crawl seeded."""
-        self._seeding -= 1
-        if self._seeding == 0:
-            await self.state.seeding(started=False, lease_seconds=self._config.lease_seconds)
+        """Mark this worker's seeding done: the crawl is seeded."""
+        self._seeding = False
+        await self.state.seeding(started=False, lease_seconds=self._config.lease_seconds)
 
     async def share_seeds(self, urls: Sequence[str]) -> None:
         """Share the hosts of seed URLs, so every worker's scope holds them."""
         hosts = {host for url in urls if (host := _host(url))}
         await self.state.add_scope_hosts(sorted(hosts))
 
-    async def verdict(self, *, producers: int) -> Verdict:
-        """Check whether the crawl is complete (see the module docstring).
+    def remaining(self, dispatched: int) -> int | None:
+        """Return ``None``: the lease script enforces ``max_pages`` across workers."""
+        return None
 
-        Args:
-            producers: This worker's seed producers still running.
-        """
+    def verdict_now(self, counts: WorkCounts) -> StopVerdict | None:
+        """Return ``None``: this worker's counts cannot see the others' work."""
+        return None
+
+    async def verdict(self, counts: WorkCounts) -> StopVerdict:
+        """Check on the counts in Redis whether the crawl is complete (module docstring)."""
         progress = await self.state.progress()
         if progress.seeded and not self._seeded:
             self._seeded = True
-            await self.refresh_scope()
+            await self._refresh_scope()
         limit = self._config.max_pages
         spent = limit is not None and progress.done >= limit
         idle = progress.leased == 0
-        seeded = progress.seeded and progress.seeders == 0 and producers == 0
+        seeded = progress.seeded and progress.seeders == 0 and counts.producers == 0
         finished = idle and (spent or (seeded and progress.pending == 0))
         recheck = self._config.lease_seconds
         if progress.next_deadline is not None:
             recheck = min(recheck, progress.next_deadline + 0.01)
-        return Verdict(finished=finished, budget_spent=spent, recheck=recheck)
+        return StopVerdict(finished=finished, budget_spent=spent, recheck=recheck)
 
-    async def refresh_scope(self) -> None:
-        """Load the seed hosts every worker shared into this worker's scope."""
-        self._add_scope_hosts(await self.state.scope_hosts())
-
-    async def configure(self, origin: str, crawl_delay: float | None) -> None:
-        """Share an origin's ``Crawl-delay`` once this worker learned it."""
-        if origin not in self._configured:
-            self._configured.add(origin)
-            await self.gate.configure(origin, crawl_delay)
-
-    async def complete(
-        self,
-        request: Request,
-        *,
-        found: Sequence[Request],
-        records: Sequence[bytes],
-        error: str | None,
-        slot: str | None,
-        status: int | None,
+    async def commit(
+        self, completion: Completion, keep: Callable[[], None]
     ) -> tuple[bool, list[Request]]:
-        """Add a page's links, ack it with its records and free its slot: one round trip.
+        """Add the links, ack with the records and free the slot in one step; keep if acked.
 
-        Returns:
-            Whether it was acked (``False``: the lease was lost), and the links admitted.
+        So each worker's file holds the records of the requests it acked: a URL is in at
+        most one worker file, and ``crawl export`` has every record exactly once.
         """
-        release = self.gate.handover(slot, status) if slot is not None else None
-        return await self.state.complete(
-            request, found=found, records=records, error=error, slot=release
+        slot = completion.slot
+        release = self.gate.handover(slot) if slot is not None else None
+        lines = [encode_record(record) for record in completion.records]
+        acked, admitted = await self.state.complete(
+            completion.request,
+            found=completion.found,
+            records=lines,
+            error=completion.error,
+            slot=release,
         )
+        if acked:
+            keep()
+        else:
+            log.info(
+                "lease of %s lost to another worker: its record is theirs", completion.request.url
+            )
+        return acked, admitted
 
     async def listen(self, wake: Callable[[], None]) -> None:
         """Dispatch the crawl's events until cancelled: slot releases, and the rest."""
@@ -166,13 +169,17 @@ class Coordinator:
                 continue
             if event == "seeded":
                 self._seeded = True
-                await self.refresh_scope()
+                await self._refresh_scope()
             wake()
 
     async def keep_alive(self) -> None:
         """Renew this worker's heartbeat and politeness slots (the engine renews its leases)."""
         await self.state.heartbeat(self._config.lease_seconds)
         await self.gate.renew()
+
+    async def _refresh_scope(self) -> None:
+        for host in await self.state.scope_hosts():
+            self._scope.add_seed_host(host)
 
 
 def _host(url: str) -> str:

@@ -19,21 +19,25 @@ so a release wakes one asker per worker, not every consumer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import TYPE_CHECKING
 
+from crawler.coordination import Slot
 from crawler.politeness import MIN_BACKOFF
 from crawler.shared.state import SlotRelease
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from crawler.shared.client import RedisConnection
 
 TAKEN, WAIT_TIME, FULL = 0, 1, 2
 
 
 class RedisHostGate:
-    """Shared per-origin slots; ``async with gate.slot(url)`` around each fetch.
+    """Shared per-origin slots; ``async with gate.slot(url) as slot`` around each fetch.
 
     Args:
         connection: The open connection to the crawl.
@@ -61,11 +65,23 @@ class RedisHostGate:
         self._held: dict[str, str] = {}  # member → origin
         self._askers: dict[str, asyncio.Lock] = {}
         self._freed: dict[str, asyncio.Event] = {}
+        self._configured: set[str] = set()
 
     @property
     def held(self) -> int:
         """Slots this worker holds now."""
         return len(self._held)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[Slot]:
+        """Hold a slot of ``url``'s origin for the block; given back unless handed over."""
+        member = await self.acquire(url)
+        slot = Slot(origin=origin_of(url), member=member)
+        try:
+            yield slot
+        finally:
+            if not slot.handed_over:
+                await self.release(member, slot.status)
 
     async def acquire(self, url: str) -> str:
         """Wait for a slot of ``url``'s origin and its next start time; return the slot."""
@@ -83,7 +99,7 @@ class RedisHostGate:
 
     async def release(self, member: str, status: int | None) -> None:
         """Give the slot back (once; later calls do nothing); ``status`` adapts the back-off."""
-        handed = self.handover(member, status)
+        handed = self._take_back(member, status)
         if handed is None:
             return
         keys, origin = self._redis.keys, handed.origin
@@ -94,8 +110,12 @@ class RedisHostGate:
             [*args, self._max_delay, MIN_BACKOFF],
         )
 
-    def handover(self, member: str, status: int | None) -> SlotRelease | None:
-        """Stop holding the slot and return what frees it with an ack (``None``: not held)."""
+    def handover(self, slot: Slot) -> SlotRelease | None:
+        """Stop holding ``slot`` and return what frees it with an ack (``None``: not held)."""
+        slot.handed_over = True
+        return self._take_back(slot.member, slot.status)
+
+    def _take_back(self, member: str, status: int | None) -> SlotRelease | None:
         origin = self._held.pop(member, None)
         if origin is None:
             return None
@@ -107,11 +127,13 @@ class RedisHostGate:
         await self._redis.run_script("slot_pause", [self._redis.keys.polite], args)
 
     async def configure(self, url: str, crawl_delay: float | None) -> None:
-        """Share the ``Crawl-delay`` of ``url``'s origin (capped at ``max_delay``)."""
-        if crawl_delay is None:
+        """Share the ``Crawl-delay`` of ``url``'s origin (capped at ``max_delay``), once."""
+        origin = origin_of(url)
+        if crawl_delay is None or origin in self._configured:
             return
+        self._configured.add(origin)
         delay = min(crawl_delay, self._max_delay)
-        await self._redis.client.hset(self._redis.keys.polite, f"{origin_of(url)}|delay", delay)
+        await self._redis.client.hset(self._redis.keys.polite, f"{origin}|delay", delay)
 
     async def renew(self) -> None:
         """Push the deadlines of the slots this worker holds ``lease_seconds`` ahead."""

@@ -1,0 +1,117 @@
+"""The host policy: what each origin allows a request, decided in one place.
+
+- **robots.txt** (when obeyed): fetched once per origin by the first request there, its
+  ``Crawl-delay`` applied to the origin's slots here and shared through the host gate.
+  It answers three questions at three moments: *before the slot* (``admit``: skip a
+  request that rules already known disallow, so it takes no turn), *before the fetch*
+  (``rules``: the origin's rules, fetched if need be; an origin that did not answer has
+  its pages recorded with that error), and *on a redirect* (``allows``).
+- **the per-host page cap** (``max_pages_per_host``): counted at ``admit``, first
+  attempts only.
+- **429 and 503**: ``pause`` hands the request back to the scheduler with its origin
+  paused for ``Retry-After`` or the back-off, while retries last, instead of sleeping in
+  a consumer; the pause is shared through the gate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from crawler.fetcher import parse_retry_after, retry_delay
+from crawler.politeness import HostScheduler, HostSlots
+from crawler.robots import RobotsCache
+from crawler.urls import origin_of
+
+if TYPE_CHECKING:
+    from crawler.config import CrawlConfig
+    from crawler.coordination import HostGate
+    from crawler.models import FetchResult, Request, SkipReason
+    from crawler.robots import RobotsFetch, RobotsRules
+
+log = logging.getLogger(__name__)
+
+PAUSE_STATUSES: Final = frozenset({429, 503})
+"""Statuses that pause the origin and hand the request back, rather than retry in place."""
+
+
+class HostPolicy:
+    """Robots.txt, the per-host page cap and 429/503 pauses, around the per-host scheduler.
+
+    Args:
+        config: The crawl's configuration.
+        fetch: How robots.txt is fetched (in the origin's gate turn).
+        gate: The host gate, which shares delays and pauses with other processes.
+        capacity: The most leased requests waiting in the scheduler.
+    """
+
+    def __init__(
+        self, config: CrawlConfig, fetch: RobotsFetch, gate: HostGate, capacity: int
+    ) -> None:
+        self._config = config
+        self._gate = gate
+        self.robots = RobotsCache(fetch, config.user_agent)
+        slots = HostSlots(
+            concurrency=config.per_host_concurrency,
+            delay=config.delay,
+            max_delay=config.max_crawl_delay,
+            probe=config.obey_robots,
+        )
+        self.scheduler = HostScheduler(slots, capacity, self.admit)
+        self._host_pages: Counter[str] = Counter()
+
+    def admit(self, request: Request) -> SkipReason | None:
+        """Decide, just before a request takes its host's slot, whether to skip it."""
+        origin = origin_of(request.url)
+        if self._config.obey_robots:
+            rules = self.robots.known(origin)
+            if rules is not None and rules.unreachable is None and not self.allowed(rules, request):
+                return "robots"
+        limit = self._config.max_pages_per_host
+        if limit is not None and request.attempt == 0:
+            if self._host_pages[origin] >= limit:
+                return "limit_reached"
+            self._host_pages[origin] += 1
+        return None
+
+    async def rules(self, origin: str) -> RobotsRules | None:
+        """Return the origin's rules (``None`` when ignored), and apply its Crawl-delay."""
+        if not self._config.obey_robots:
+            return None
+        rules = await self.robots.get(origin)
+        crawl_delay = rules.crawl_delay(self._config.user_agent)
+        self.scheduler.configure(origin, crawl_delay)
+        await self._gate.configure(origin, crawl_delay)
+        return rules
+
+    def allowed(self, rules: RobotsRules, request: Request) -> bool:
+        """Return whether ``rules`` let ``request`` be fetched."""
+        return rules.allowed(request.url, self._config.user_agent)
+
+    async def allows(self, url: str) -> bool:
+        """Return whether robots.txt lets a redirect go to ``url`` (always, when ignored)."""
+        return not self._config.obey_robots or await self.robots.allowed(url)
+
+    async def pause(self, request: Request, result: FetchResult) -> bool:
+        """Hand a 429/503 back to the scheduler with its origin paused, while retries last.
+
+        Returns:
+            Whether the request was handed back (it is then not finished).
+        """
+        if result.status not in PAUSE_STATUSES or request.attempt >= self._config.retries:
+            return False
+        retry_after = parse_retry_after(result.headers.get("Retry-After"), datetime.now(UTC))
+        pause = retry_delay(
+            request.attempt,
+            backoff=self._config.backoff,
+            retry_after=retry_after,
+            cap=self._config.max_retry_after,
+        )
+        origin = origin_of(request.url)
+        log.info("%s answered %s: pausing %s for %.2fs", request.url, result.status, origin, pause)
+        self.scheduler.requeue(replace(request, attempt=request.attempt + 1), pause)
+        await self._gate.pause(request.url, pause)
+        return True

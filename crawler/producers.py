@@ -1,0 +1,119 @@
+"""The producers of a crawl: seed URLs, seeds files and sitemaps, into the frontier.
+
+Each producer is a coroutine that the engine runs as a task of its own. The frontier's
+producer count is the one count of seeding in progress: the crawl cannot finish while it
+is above zero, and the coordinator is told when seeding starts and when the last
+producer is done (a shared crawl is *seeded* then, and its workers may finish).
+
+A seeds file that cannot be read ends its producer with one logged line, not the crawl.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from crawler.models import Request
+from crawler.seeds import from_file, from_sitemaps, from_urls
+from crawler.urls import origin_of
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+
+    from crawler.config import CrawlConfig
+    from crawler.coordination import Coordinator
+    from crawler.frontier import Frontier
+    from crawler.models import FetchResult
+    from crawler.robots import RobotsCache
+
+    Fetch = Callable[[Request], Awaitable[FetchResult]]
+    Work = Coroutine[object, object, None]
+
+log = logging.getLogger(__name__)
+
+
+class Producers:
+    """The crawl's seed producers, started together.
+
+    Args:
+        config: Sitemaps and limits.
+        seeds: Seed URLs given directly.
+        seed_files: Files (``-`` for stdin) of seed URLs.
+        frontier: Where the URLs go.
+        coordinator: Told when seeding starts and ends; shares the seeds' hosts.
+        robots: For ``Sitemap:`` lines of the seeds' robots.txt.
+        fetch: Fetches a sitemap (in its origin's gate turn).
+    """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        seeds: Sequence[str],
+        seed_files: Sequence[str],
+        *,
+        frontier: Frontier,
+        coordinator: Coordinator,
+        robots: RobotsCache,
+        fetch: Fetch,
+    ) -> None:
+        self._config = config
+        self._seeds = list(seeds)
+        self._seed_files = list(seed_files)
+        self._frontier = frontier
+        self._coordinator = coordinator
+        self._robots = robots
+        self._fetch = fetch
+
+    async def start(self) -> list[tuple[str, Work]]:
+        """Count the producers as running, mark seeding started; return them, named."""
+        works: list[tuple[str, Work]] = []
+        sources = [from_urls(self._seeds)] if self._seeds else []
+        sources += [from_file(path) for path in self._seed_files]
+        for i, source in enumerate(sources):
+            works.append((f"crawler-producer-{i}", self._produce(source)))
+        config = self._config
+        if config.sitemaps or (config.sitemaps_from_robots and self._seeds):
+            works.append(("crawler-producer-sitemaps", self._produce_sitemaps()))
+        if works:
+            await self._coordinator.seeding_started()
+        for _ in works:
+            self._frontier.producer_started()
+        return works
+
+    async def _produce(self, source: AsyncIterator[list[str]]) -> None:
+        try:
+            async for batch in source:
+                await self._coordinator.share_seeds(batch)
+                await self._frontier.add_seeds(batch)
+        except OSError as exc:
+            log.error("%s", exc)
+        finally:
+            await self._done()
+
+    async def _produce_sitemaps(self) -> None:
+        try:
+            await self._coordinator.share_seeds(self._config.sitemaps)
+            roots = [*self._config.sitemaps, *await self._robots_sitemaps()]
+            source = from_sitemaps(roots, self._fetch_sitemap, max_bytes=self._config.max_bytes)
+            async for batch in source:
+                await self._frontier.add_found(batch)
+        finally:
+            await self._done()
+
+    async def _done(self) -> None:
+        self._frontier.producer_done()
+        if not self._frontier.producers:
+            await self._coordinator.seeding_done()
+
+    async def _robots_sitemaps(self) -> list[str]:
+        if not self._config.sitemaps_from_robots:
+            return []
+        origins = dict.fromkeys(origin_of(url.strip()) for url in self._seeds)
+        return [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
+
+    async def _fetch_sitemap(self, url: str) -> bytes | None:
+        result = await self._fetch(Request(url=url, key=url))
+        if result.error is not None or result.status != 200:
+            log.warning("sitemap %s: %s", url, result.error_detail or f"HTTP {result.status}")
+            return None
+        return result.body

@@ -1,0 +1,213 @@
+"""The work of one request: robots.txt → the origin's gate turn → fetch → pause or finish.
+
+A consumer hands each request it takes from the queue to ``RequestWorker.process``:
+
+1. the host policy gives the origin's robots.txt rules (fetching them the first time);
+   a disallowed request is skipped, and the pages of an origin that did not answer are
+   recorded with that error, unrequested;
+2. the request takes a turn of its origin's host gate (every process's limit) and is
+   fetched; redirects are followed only where admission, dedup and robots.txt allow;
+3. a 429 or 503 hands it back to the scheduler with its origin paused, while retries last;
+4. otherwise it is finished: parsed, shown to ``on_page``, and committed through the
+   frontier, *write then ack*: its records are written (``keep``) and its links admitted
+   in the order the coordinator's commit promises (``crawler.coordination``).
+
+``written`` holds the keys whose record is in the output but whose request is not acked:
+such a request is never written twice and never released (the next run takes it over).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from crawler.host_policy import PAUSE_STATUSES
+from crawler.models import RECORD_FIELDS
+from crawler.parser import is_html, parse_html
+from crawler.records import elapsed_ms, make_page, make_record, make_skip_record
+from crawler.robots import x_robots_nofollow
+from crawler.urls import origin_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crawler.config import CrawlConfig
+    from crawler.coordination import HostGate, Slot
+    from crawler.fetcher import Fetcher, FollowCheck
+    from crawler.frontier import Frontier
+    from crawler.host_policy import HostPolicy
+    from crawler.models import FetchResult, Page, ParsedHtml, Record, Request, SkipReason
+    from crawler.sinks import Sink
+    from crawler.stats import StatsRecorder
+
+    OnPage = Callable[[Page], Any]
+
+log = logging.getLogger(__name__)
+
+
+async def fetch_in_turn(
+    fetcher: Fetcher, gate: HostGate, request: Request, follow: FollowCheck | None = None
+) -> FetchResult:
+    """Fetch ``request`` (robots.txt, a sitemap) in a turn of its origin's host gate."""
+    async with gate.slot(request.url) as slot:
+        result = await fetcher.fetch(request, follow)
+        slot.status = result.status
+        return result
+
+
+class RequestWorker:
+    """Process leased requests into records (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        *,
+        fetcher: Fetcher,
+        frontier: Frontier,
+        policy: HostPolicy,
+        gate: HostGate,
+        sink: Sink,
+        stats: StatsRecorder,
+        on_page: OnPage | None,
+        written: set[str],
+    ) -> None:
+        self._config = config
+        self._fetcher = fetcher
+        self._frontier = frontier
+        self._policy = policy
+        self._gate = gate
+        self._sink = sink
+        self._stats = stats
+        self._on_page = on_page
+        self._written = written
+
+    async def process(self, request: Request) -> None:
+        """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""
+        origin = origin_of(request.url)
+        fetched, status = False, None
+        try:
+            rules = await self._policy.rules(origin)
+            if rules is not None and rules.unreachable is not None:
+                await self._finish(request, _unreachable(request, rules.unreachable), None)
+                return
+            if rules is not None and not self._policy.allowed(rules, request):
+                await self.skip(request, "robots")
+                return
+            fetched = True
+            async with self._gate.slot(request.url) as slot:
+                result = await self._fetcher.fetch(
+                    request, follow=self._follow, defer=PAUSE_STATUSES
+                )
+                status = slot.status = result.status
+                if not await self._policy.pause(request, result):
+                    await self._finish(request, result, slot)
+        finally:
+            self._policy.scheduler.release(origin, fetched=fetched, status=status)
+
+    async def skip(self, request: Request, reason: SkipReason) -> None:
+        """Count a leased request not crawled, record it if asked, and complete it."""
+        self._stats.skip(reason)
+        records = []
+        if self._config.log_skipped:
+            records = [make_skip_record(request, reason, fields=self._config.record_fields)]
+        await self._commit(request, records, lambda: None)
+
+    async def _finish(self, request: Request, result: FetchResult, slot: Slot | None) -> None:
+        parsed = _parse(result)
+        page = make_page(result, parsed)
+        records = await self._records(page, result)
+        links = self._links_to_follow(parsed, result) if parsed is not None else ()
+
+        def count() -> None:
+            self._stats.page(
+                result.status,
+                page.error,
+                len(result.body),
+                url=page.url,
+                elapsed_ms=elapsed_ms(result),
+            )
+
+        await self._commit(request, records, count, links=links, error=page.error, slot=slot)
+
+    async def _commit(
+        self,
+        request: Request,
+        records: list[Record],
+        count: Callable[[], None],
+        *,
+        links: Iterable[str] = (),
+        error: str | None = None,
+        slot: Slot | None = None,
+    ) -> None:
+        def keep() -> None:
+            if request.key not in self._written:
+                self._sink.write(records)
+                self._written.add(request.key)
+            count()
+
+        await self._frontier.complete(
+            request, keep, links=links, records=records, error=error, slot=slot
+        )
+        self._written.discard(request.key)
+
+    async def _follow(self, target: str) -> str | None:
+        """The redirect check: scope and dedup by the frontier, then robots.txt."""
+        reason = await self._frontier.check_redirect(target)
+        if reason is None and not await self._policy.allows(target):
+            self._stats.skip("robots")
+            return "robots"
+        return reason
+
+    def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
+        if not self._config.respect_nofollow:
+            return parsed.links
+        if parsed.nofollow or x_robots_nofollow(result.headers, self._config.user_agent):
+            return ()
+        return tuple(link for link in parsed.links if link not in parsed.nofollow_links)
+
+    async def _records(self, page: Page, result: FetchResult) -> list[Record]:
+        if self._on_page is None:
+            return [self._record(result, page)]
+        try:
+            returned = self._on_page(page)
+            if inspect.isawaitable(returned):
+                returned = await returned
+        except Exception as exc:
+            log.warning("on_page failed for %s: %r", page.url, exc)
+            page.error, page.error_detail = "callback", f"{type(exc).__name__}: {exc}"
+            return [self._record(result, page)]
+        return _returned_records(returned) or [self._record(result, page)]
+
+    def _record(self, result: FetchResult, page: Page) -> Record:
+        fields = self._config.record_fields
+        if fields == RECORD_FIELDS:
+            return make_record(result, page)
+        outlinks = (
+            [u for u in page.links if self._frontier.in_scope(u)] if "outlinks" in fields else []
+        )
+        return make_record(result, page, fields=fields, outlinks=outlinks)
+
+
+def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
+    """The result of a page not requested because its host did not answer for robots.txt."""
+    return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
+
+
+def _parse(result: FetchResult) -> ParsedHtml | None:
+    ok = result.error is None and result.status is not None and 200 <= result.status < 300
+    if not ok or not is_html(result.content_type):
+        return None
+    return parse_html(result.body, result.final_url, charset=result.charset)
+
+
+def _returned_records(returned: object) -> list[Record]:
+    if returned is None:
+        return []
+    if isinstance(returned, Mapping):
+        return [dict(returned)]
+    if isinstance(returned, Iterable) and not isinstance(returned, str | bytes):
+        return [dict(r) for r in returned]
+    raise TypeError(f"on_page must return None, a mapping or mappings, not {type(returned)!r}")
