@@ -26,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from crawler.models import FetchResult
+from crawler.urls import HTTP_SCHEMES
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -47,7 +48,6 @@ DNS_CACHE_TTL: Final = 300
 """Seconds a resolved host is cached; a crawl hits the same hosts over and over."""
 
 REDIRECT_STATUSES: Final = range(300, 400)
-HTTP_SCHEMES: Final = frozenset({"http", "https"})
 _NO_HEADERS: Final[Mapping[str, str]] = CIMultiDictProxy(CIMultiDict())
 _TRANSPORT_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
 

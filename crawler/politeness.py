@@ -50,6 +50,22 @@ there with each further 429 and halves with each success, back to nothing below 
 THROTTLE_STATUS: Final = 429
 
 
+def adapt_backoff(backoff: float, delay: float, status: int | None, max_delay: float) -> float:
+    """Return an origin's back-off after a response: the one rule, local and shared.
+
+    A 429 doubles the larger of the origin's delay and back-off (at least
+    ``MIN_BACKOFF``, at most ``max_delay``); a success (below 400) halves the back-off,
+    down to nothing once it would drop under ``MIN_BACKOFF``; anything else keeps it.
+    The shared gate's Lua script (``crawler.shared.lua``, ``slot_release``) applies the
+    same rule inside Redis, and a test holds the two to the same answers.
+    """
+    if status == THROTTLE_STATUS:
+        return min(max_delay, max(2 * max(delay, backoff), MIN_BACKOFF))
+    if status is not None and status < 400 and backoff:
+        return backoff / 2 if backoff / 2 >= MIN_BACKOFF else 0.0
+    return backoff
+
+
 @dataclass(slots=True)
 class _Slot:
     """The politeness state of one origin (times are event-loop seconds)."""
@@ -134,12 +150,10 @@ class HostSlots:
         slot.in_flight -= 1
         if not fetched:
             slot.next_start = min(slot.next_start, slot.undo)
-        elif status == THROTTLE_STATUS:
-            doubled = max(2 * max(slot.delay, slot.backoff), MIN_BACKOFF)
-            slot.backoff = min(self._max_delay, doubled)
-            log.info("%s answers 429: %gs between requests", origin, self.delay(origin))
-        elif status is not None and status < 400 and slot.backoff:
-            slot.backoff = slot.backoff / 2 if slot.backoff / 2 >= MIN_BACKOFF else 0.0
+        else:
+            slot.backoff = adapt_backoff(slot.backoff, slot.delay, status, self._max_delay)
+            if status == THROTTLE_STATUS:
+                log.info("%s answers 429: %gs between requests", origin, self.delay(origin))
 
     def pause(self, origin: str, until: float) -> None:
         """Start no request to ``origin`` before ``until`` (loop time)."""

@@ -241,7 +241,7 @@ async def test_events_announce_adds_releases_the_last_lease_acked_and_seeding(
 
 async def test_scope_hosts_are_shared(make: Factory) -> None:
     one, two = await opened(make, "one"), await opened(make, "two")
-    await one.add_scope_hosts(["a.test", "b.test"])
+    await one.share_scope_hosts(["a.test", "b.test"])
     assert await two.scope_hosts() == {"a.test", "b.test"}
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from crawler.politeness import adapt_backoff
 from crawler.shared.gate import RedisHostGate
 from crawler.shared.state import RedisState
 from crawler.urls import origin_of
@@ -125,3 +126,16 @@ async def test_429_doubles_the_shared_backoff_and_success_halves_it(
     assert float(await state.client.hget(state.keys.polite, field)) == 0.25
     await gate.release(await gate.acquire(URL), 200)
     assert float(await state.client.hget(state.keys.polite, field)) == 0.0
+
+
+async def test_the_shared_backoff_follows_the_local_rule(gates: OpenGate) -> None:
+    """The Lua transcription of ``adapt_backoff`` gives the same back-off, status by status."""
+    gate = await gates("w", max_delay=3.0)
+    state = gate._redis
+    field = f"{origin_of(URL)}|backoff"
+    expected = 0.0
+    for status in (429, 429, 429, 429, 503, 200, None, 429, 200, 200, 200, 200, 404, 200):
+        await gate.release(await gate.acquire(URL), status)
+        expected = adapt_backoff(expected, 0.0, status, 3.0)
+        stored = await state.client.hget(state.keys.polite, field)
+        assert (float(stored or 0), status) == (expected, status)

@@ -12,6 +12,7 @@ the crawler imports and runs, and a ``redis://`` state is the one-line ``MISSING
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.errors import StateError
+from crawler.models import Request
 from crawler.shared.lua import SCRIPTS, script
+from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -205,3 +208,20 @@ class RedisConnection:
     async def run_script(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
         """Run the Lua script called ``name`` (``crawler.shared.lua``)."""
         return await self._scripts[name](keys=keys, args=args, client=self.client)  # type: ignore[arg-type]
+
+
+def encode_request(request: Request) -> bytes:
+    """Return the compact JSON of ``request`` (its key is recomputed on decoding)."""
+    value = [request.url, request.depth, request.parent]
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_request(member: bytes) -> Request:
+    """Return the request ``encode_request`` encoded."""
+    url, depth, parent = json.loads(member)
+    return Request(url=url, key=canonicalize(url), depth=depth, parent=parent)
+
+
+def fingerprint_bytes(key: str) -> bytes:
+    """Return the 8-byte fingerprint of a canonical key, as stored in ``seen``."""
+    return fingerprint(key).to_bytes(8, "big")

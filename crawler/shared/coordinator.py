@@ -109,7 +109,7 @@ class SharedCoordinator:
     async def share_seeds(self, urls: Sequence[str]) -> None:
         """Share the hosts of seed URLs, so every worker's scope holds them."""
         hosts = {host for url in urls if (host := _host(url))}
-        await self.state.add_scope_hosts(sorted(hosts))
+        await self.state.share_scope_hosts(sorted(hosts))
 
     def remaining(self, dispatched: int) -> int | None:
         """Return ``None``: the lease script enforces ``max_pages`` across workers."""

@@ -21,17 +21,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crawler.coordination import Slot
 from crawler.politeness import MIN_BACKOFF
-from crawler.shared.state import SlotRelease
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from crawler.shared.client import RedisConnection
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRelease:
+    """A politeness slot to free in the same step as an ack (see ``RedisHostGate``).
+
+    Attributes:
+        member: The slot's member in the origin's ``slots``.
+        origin: ``scheme://host[:port]``.
+        status: The response status, for the 429 back-off (``None`` without response).
+        max_delay: The cap on the back-off, in seconds.
+        min_backoff: The first back-off after a 429, in seconds.
+    """
+
+    member: str
+    origin: str
+    status: int | None
+    max_delay: float
+    min_backoff: float
+
 
 TAKEN, WAIT_TIME, FULL = 0, 1, 2
 

@@ -72,7 +72,8 @@ local function ack(k, channel, member, token, err, first, n)
   return 1
 end
 -- Free a politeness slot; a 429 doubles the origin's back-off (capped), a success halves
--- it. A release is published only while a worker waits for a slot of the origin.
+-- it: crawler.politeness.adapt_backoff, the one rule, transcribed (a test compares them).
+-- A release is published only while a worker waits for a slot of the origin.
 local function slot_release(k_slots, k_polite, k_wanted, channel, member, origin, status,
                             max_delay, min_backoff)
   redis.call('ZREM', k_slots, member)

@@ -33,22 +33,22 @@ it waits, its JSON in ``pending`` (URL, depth and parent).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crawler.errors import StateMismatchError
-from crawler.models import Request
 from crawler.shared.client import (
     CHUNK,
     DEFAULT_NAMESPACE,
     RedisConnection,
     as_bytes,
     as_text,
+    decode_request,
+    encode_request,
+    fingerprint_bytes,
     glob_escape,
 )
 from crawler.state import StateCounts, StateLifecycle
-from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -56,26 +56,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
+    from crawler.models import Request
     from crawler.shared.client import RedisKeys
-
-
-@dataclass(frozen=True, slots=True)
-class SlotRelease:
-    """A politeness slot to free in the same step as an ack (see ``RedisHostGate``).
-
-    Attributes:
-        member: The slot's member in the origin's ``slots``.
-        origin: ``scheme://host[:port]``.
-        status: The response status, for the 429 back-off (``None`` without response).
-        max_delay: The cap on the back-off, in seconds.
-        min_backoff: The first back-off after a 429, in seconds.
-    """
-
-    member: str
-    origin: str
-    status: int | None
-    max_delay: float
-    min_backoff: float
+    from crawler.shared.gate import SlotRelease
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,23 +82,6 @@ class Progress:
     done: int
     next_deadline: float | None
     workers: int
-
-
-def encode_request(request: Request) -> bytes:
-    """Return the compact JSON of ``request`` (its key is recomputed on decoding)."""
-    value = [request.url, request.depth, request.parent]
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def decode_request(member: bytes) -> Request:
-    """Return the request ``encode_request`` encoded."""
-    url, depth, parent = json.loads(member)
-    return Request(url=url, key=canonicalize(url), depth=depth, parent=parent)
-
-
-def fingerprint_bytes(key: str) -> bytes:
-    """Return the 8-byte fingerprint of a canonical key, as stored in ``seen``."""
-    return fingerprint(key).to_bytes(8, "big")
 
 
 class RedisState(StateLifecycle):
@@ -369,7 +335,7 @@ class RedisState(StateLifecycle):
             workers=int(workers),
         )
 
-    async def add_scope_hosts(self, hosts: Sequence[str]) -> None:
+    async def share_scope_hosts(self, hosts: Sequence[str]) -> None:
         """Share seed hosts, so that workers started without seeds have the same scope."""
         if hosts:
             await self.client.sadd(self.keys.scope, *hosts)
