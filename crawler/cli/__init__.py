@@ -1,0 +1,109 @@
+"""The ``crawl`` command: thin shells that parse arguments, build a config and run.
+
+``crawl URL...`` crawls (``crawler.cli.crawl``); a first argument that names a command in
+``COMMANDS`` runs that command instead: ``crawl report FILE`` reports on a crawl's output,
+``crawl seed`` seeds a crawl shared through Redis and ``crawl status|export|purge`` watch,
+export and delete one.
+
+Exit status (``ExitStatus``): 0 the command ran, 1 an internal error (a bug: one line that
+names it, ``--traceback`` for the traceback) or (with ``--fail-on-broken``) broken links
+found, 2 bad input (usage, a malformed URL, an invalid option, an unreadable seeds file or
+unwritable output, a state of another crawl or a corrupt one: any ``CrawlerError``), 130
+stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crawler.cli import crawl, report, seed, shared
+from crawler.cli.errors import ExitStatus, UsageError, report_error, report_internal_error
+from crawler.cli.options import config_from_args
+from crawler.errors import CrawlerError
+from crawler.logs import configure_logging
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command: how to parse its arguments and how to run it.
+
+    Attributes:
+        parser: Returns the command's argument parser.
+        run: Runs the command with the parsed arguments; returns the exit status.
+    """
+
+    parser: Callable[[], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
+
+
+CRAWL = Command(crawl.build_parser, crawl.run)
+"""``crawl URL...``: the command when the first argument names no other."""
+
+COMMANDS = {
+    "report": Command(report.build_parser, report.run),
+    "seed": Command(seed.build_parser, seed.run),
+    "status": Command(shared.build_status_parser, shared.status),
+    "export": Command(shared.build_export_parser, shared.export),
+    "purge": Command(shared.build_purge_parser, shared.purge),
+}
+"""``crawl NAME ...``: the commands picked by the first argument."""
+
+build_parser = crawl.build_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    A first argument in ``COMMANDS`` picks that command; anything else is a crawl.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(arguments[0]) if arguments else None
+    if command is None:
+        return run(CRAWL, arguments)
+    return run(command, arguments[1:])
+
+
+def run(command: Command, argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run ``command``, mapping what it raises to an exit status."""
+    traceback = False
+    try:
+        args = command.parser().parse_args(argv)
+        traceback = args.traceback
+        _configure_logging(args)
+        return command.run(args)
+    except (UsageError, CrawlerError) as exc:
+        return report_error(exc, traceback=traceback)
+    except KeyboardInterrupt:
+        return ExitStatus.SIGINT
+    except Exception as exc:
+        return report_internal_error(exc, traceback=traceback)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO)[min(args.verbose, 1)]
+    if args.verbose >= 2:
+        level = logging.DEBUG
+    configure_logging(level, args.log_format)
+    if not args.quiet:
+        # Progress lines are the command's heartbeat: shown unless -q, whatever the level.
+        logging.getLogger("crawler.progress").setLevel(min(level, logging.INFO))
+
+
+__all__ = [
+    "COMMANDS",
+    "CRAWL",
+    "Command",
+    "ExitStatus",
+    "UsageError",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "run",
+]
