@@ -117,3 +117,20 @@ async def test_a_shared_worker_reports_the_same_summary_figures(
     assert stats.pages == 12
     assert dict(stats.top_hosts) == {host: 12}
     assert len(stats.slowest) == 10
+
+
+async def test_a_seed_run_and_its_workers_agree_on_scope_and_depth(
+    serve: Serve, workers: Workers
+) -> None:
+    site = await serve(Site(pages=chain_graph(20, fanout=2)))
+    scope = ("--ignore-robots", "--max-depth", "2", "--deny", "/p2$")
+    code, _, err = await run("seed", site.url("/p0"), *scope, *shared(workers))
+    assert (code, err) == (0, f"crawl: seeded crawl {workers.crawl_id!r} with 1 new URLs\n")
+    worker = await workers.start("w1", *scope)
+    assert await exit_code(worker) == 0
+    assert sorted(urls_in(workers.output("w1"))) == [site.url(p) for p in ("/p0", "/p1", "/p3")]
+
+
+async def test_seed_takes_only_the_options_of_seeding(workers: Workers) -> None:
+    code, out, err = await run("seed", "http://127.0.0.1:1/", "-o", "x.jsonl", *shared(workers))
+    assert (code, out, err) == (2, "", "crawl: error: unrecognized arguments: -o x.jsonl\n")
