@@ -43,7 +43,7 @@ SETTLED_MEMO_SIZE: Final = 2**17
 Most links of a page were seen before (navigation, footers): a hit skips scope checks,
 canonicalization and the state lookup. Only outcomes that cannot change are remembered:
 a URL admitted once is a duplicate forever, and scheme and length are fixed; the scope
-only grows (a seed from a slow seeds file, a shared crawl's hosts), and the memo is
+only grows (a seed from a slow seeds file, hosts other processes seed), and the memo is
 forgotten when it does. Depth and the page budget are checked before the memo.
 """
 

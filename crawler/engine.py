@@ -139,10 +139,10 @@ class Crawl:
         return self._result()
 
     async def seed(self) -> int:
-        """Only seed a shared crawl: admit the seeds, mark it seeded, return how many were new.
+        """Only seed the crawl, for other processes to crawl: return how many URLs were new.
 
         Raises:
-            ConfigError: The state is not shared (``redis://``).
+            ConfigError: No other process can crawl this state (see ``check_seed_only``).
             RuntimeError: The crawl was already run.
         """
         self._coordinator.check_seed_only()

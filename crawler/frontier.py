@@ -11,8 +11,9 @@ frontier holds them by key, so *active* is the size of that map, never a separat
 Stop rule: the coordinator's verdict on ``WorkCounts`` (``crawler.coordination``). For a
 crawl of one process, it is finished when no producer is running and
 ``outstanding == 0``, or when the page budget is spent and ``active == 0``; this is
-checked whenever a count changes. A shared crawl's verdict is checked when there is
-nothing to lease, then the frontier waits for a wake-up or the verdict's re-check time.
+checked whenever a count changes. When the coordinator cannot tell from these counts
+(other processes work on the crawl too), its verdict is asked when there is nothing to
+lease, and the frontier waits for a wake-up or the verdict's re-check time.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Frontier:
 
     @property
     def budget_spent(self) -> bool:
-        """Whether ``max_pages`` requests have been handed out (shared: are done)."""
+        """Whether ``max_pages`` requests have been handed out (or done, by all processes)."""
         return self._spent or self._coordinator.remaining(self._dispatched) == 0
 
     def counts(self) -> WorkCounts:
@@ -180,8 +181,8 @@ class Frontier:
 
         Args:
             request: The leased request.
-            keep: Writes its records and counts it; called before the ack, or (shared)
-                only once the ack won.
+            keep: Writes its records and counts it, when the coordinator's commit says
+                (see ``crawler.coordination``).
             links: Its page's links to follow.
             records: Its output records.
             error: Its error class.

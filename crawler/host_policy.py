@@ -1,7 +1,7 @@
 """The host policy: what each origin allows a request, decided in one place.
 
 - **robots.txt** (when obeyed): fetched once per origin by the first request there, its
-  ``Crawl-delay`` applied to the origin's slots here and shared through the host gate.
+  ``Crawl-delay`` applied to the origin's slots here and passed on to the host gate.
   It answers three questions at three moments: *before the slot* (``admit``: skip a
   request that rules already known disallow, so it takes no turn), *before the fetch*
   (``rules``: the origin's rules, fetched if need be; an origin that did not answer has
@@ -10,7 +10,7 @@
   attempts only.
 - **429 and 503**: ``pause`` hands the request back to the scheduler with its origin
   paused for ``Retry-After`` or the back-off, while retries last, instead of sleeping in
-  a consumer; the pause is shared through the gate.
+  a consumer; the host gate is told of the pause too.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each producer is a coroutine that the engine runs as a task of its own. The frontier's
 producer count is the one count of seeding in progress: the crawl cannot finish while it
 is above zero, and the coordinator is told when seeding starts and when the last
-producer is done (a shared crawl is *seeded* then, and its workers may finish).
+producer is done (then the crawl is *seeded*, and may finish).
 
 A seeds file that cannot be read ends its producer with one logged line, not the crawl.
 """

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from tests.coordination_support import Processes
     from tests.workers_support import Workers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -212,3 +213,12 @@ async def workers(redis_url: str, crawl_id: str, tmp_path: Path) -> AsyncIterato
     started.kill_all()
     for proc in started.procs:
         await proc.wait()
+
+
+@pytest.fixture(params=["local", "shared"])
+async def crawl_processes(request: pytest.FixtureRequest) -> AsyncIterator[Processes]:
+    """Processes of one crawl, run once with a local and once with the shared coordinator."""
+    from tests.coordination_support import processes
+
+    async with processes(request.param, request) as opened:
+        yield opened

@@ -273,3 +273,30 @@ async def test_records_are_json_lines(make: Factory) -> None:
     assert [json.loads(x) for x in await state.client.lrange(state.keys.records, 0, -1)] == [
         {"url": "http://example.test/a"}
     ]
+
+
+async def test_a_cancelled_call_is_cancelled(make: Factory) -> None:
+    """A task cancelled during a Redis command ends (redis-py 8.0 and 8.1 sometimes go on)."""
+    state = await opened(make)
+    started = asyncio.Event()
+
+    async def calls() -> None:
+        while True:
+            await state.scope_hosts()
+            started.set()
+
+    for moment in range(200):
+        started.clear()
+        task = asyncio.create_task(calls())
+        await started.wait()
+        for _ in range(moment % 9):  # cancel at every step of a command's round trip
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert done == {task}, f"cancellation {moment} was swallowed"
+
+
+async def test_an_invalid_redis_url_is_a_state_error() -> None:
+    state = RedisState("redis://127.0.0.1:port/0", "x")
+    with pytest.raises(StateError, match=r"^invalid Redis URL 'redis://127.0.0.1:port/0': "):
+        await state.open()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from crawler.config import is_shared
 from crawler.errors import StateError
-from crawler.shared.client import glob_escape
+from crawler.shared.client import glob_escape, reply
 from crawler.shared.state import RedisState
 from crawler.sinks import open_sink
 
@@ -81,8 +81,8 @@ async def crawl_status(state: RedisState) -> CrawlStatus:
     progress = await state.progress()
     counts = await state.counts()
     client, keys = state.client, state.keys
-    pending = _ints(await client.hgetall(keys.hosts))
-    done = _ints(await client.hgetall(keys.hosts_done))
+    pending = _ints(await reply(client.hgetall(keys.hosts)))
+    done = _ints(await reply(client.hgetall(keys.hosts_done)))
     in_flight = await state.in_flight_by_host()
     hosts = {
         host: HostStatus(pending.get(host, 0), done.get(host, 0), in_flight.get(host, 0))
@@ -95,7 +95,7 @@ async def crawl_status(state: RedisState) -> CrawlStatus:
         in_flight=counts.leased,
         done=counts.done,
         seen=counts.seen,
-        errors=_ints(await client.hgetall(keys.errors)),
+        errors=_ints(await reply(client.hgetall(keys.errors))),
         hosts=hosts,
         workers=await state.live_workers(),
     )
@@ -122,10 +122,8 @@ def format_status(crawl_id: str, status: CrawlStatus) -> str:
 
 async def export_records(state: RedisState, sink: Sink) -> int:
     """Write every stored record of the crawl to ``sink``, in ack order; return how many."""
-    written = 0
-    while chunk := await state.client.lrange(
-        state.keys.records, written, written + EXPORT_CHUNK - 1
-    ):
+    written, client, key = 0, state.client, state.keys.records
+    while chunk := await reply(client.lrange(key, written, written + EXPORT_CHUNK - 1)):
         sink.write([json.loads(line) for line in chunk])
         written += len(chunk)
     return written

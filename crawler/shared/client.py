@@ -12,11 +12,12 @@ the crawler imports and runs, and a ``redis://`` state is the one-line ``MISSING
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import secrets
 import socket
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.errors import StateError
@@ -25,10 +26,12 @@ from crawler.shared.lua import SCRIPTS, script
 from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
+
+T = TypeVar("T")
 
 MISSING_EXTRA: Final = "the Redis state needs the redis extra: pip install 'crawler[redis]'"
 
@@ -106,14 +109,23 @@ def connect(url: str) -> Redis:
     """Return an asyncio Redis client for ``url`` (not connected until first used).
 
     Raises:
-        StateError: The ``redis`` package is missing (the message names the extra).
+        StateError: The ``redis`` package is missing (the message names the extra), or
+            ``url`` is not a Redis URL redis-py can read.
     """
     try:
         from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError:
         raise StateError(MISSING_EXTRA) from None
-    pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=None)
+    try:
+        pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=None)
+    except ValueError as exc:
+        raise StateError(f"invalid Redis URL {url!r}: {exc}") from None
     return Redis.from_pool(pool)
+
+
+async def reply(value: Awaitable[T] | T) -> T:
+    """Return a command's reply: redis-py 7's stubs type every command as sync-or-async."""
+    return await value if inspect.isawaitable(value) else value
 
 
 def glob_escape(text: str) -> str:
@@ -184,7 +196,7 @@ class RedisConnection:
             raise RuntimeError("the state is already open")
         client = connect(self.url)
         try:
-            await client.ping()
+            await reply(client.ping())
         except Exception as exc:
             await client.aclose()
             raise StateError(f"cannot reach Redis at {self.url}: {exc}") from None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from crawler.coordination import Slot
 from crawler.politeness import MIN_BACKOFF
+from crawler.shared.client import reply
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
@@ -153,7 +154,8 @@ class RedisHostGate:
             return
         self._configured.add(origin)
         delay = min(crawl_delay, self._max_delay)
-        await self._redis.client.hset(self._redis.keys.polite, f"{origin}|delay", delay)
+        field = f"{origin}|delay"
+        await reply(self._redis.client.hset(self._redis.keys.polite, field, repr(delay)))
 
     async def renew(self) -> None:
         """Push the deadlines of the slots this worker holds ``lease_seconds`` ahead."""

@@ -47,6 +47,7 @@ from crawler.shared.client import (
     encode_request,
     fingerprint_bytes,
     glob_escape,
+    reply,
 )
 from crawler.state import StateCounts, StateLifecycle
 
@@ -186,7 +187,7 @@ class RedisState(StateLifecycle):
 
     async def claim(self, key: str) -> bool:
         """Mark ``key`` seen without queueing it; ``True`` if no worker had seen it."""
-        return bool(await self.client.sadd(self.keys.seen, fingerprint_bytes(key)))
+        return bool(await reply(self.client.sadd(self.keys.seen, fingerprint_bytes(key))))
 
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` requests."""
@@ -286,7 +287,7 @@ class RedisState(StateLifecycle):
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""
-        owners = await self.client.hgetall(self.keys.owners)
+        owners = await reply(self.client.hgetall(self.keys.owners))
         token = self.worker_id.encode()
         return [decode_request(as_bytes(m)) for m, owner in owners.items() if owner == token]
 
@@ -338,11 +339,11 @@ class RedisState(StateLifecycle):
     async def share_scope_hosts(self, hosts: Sequence[str]) -> None:
         """Share seed hosts, so that workers started without seeds have the same scope."""
         if hosts:
-            await self.client.sadd(self.keys.scope, *hosts)
+            await reply(self.client.sadd(self.keys.scope, *hosts))
 
     async def scope_hosts(self) -> set[str]:
         """Return the seed hosts every worker of the crawl shares."""
-        return {as_text(h) for h in await self.client.smembers(self.keys.scope)}
+        return {as_text(h) for h in await reply(self.client.smembers(self.keys.scope))}
 
     async def watch(self) -> None:
         """Subscribe to the crawl's events; call before the first ``progress`` check."""

@@ -1,0 +1,135 @@
+"""The package's layers: imports point down, and only ``crawler/shared`` imports ``redis``.
+
+Every module of ``crawler`` has a layer here; a module may import from its own layer or
+a lower one, never a higher one (type-only and function-level imports count too: they
+are dependencies all the same). A new module must be given a layer, or this test fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "crawler"
+
+LAYERS: dict[int, set[str]] = {
+    # 1. pure: no I/O, no other layer
+    1: {"crawler._version", "crawler.errors", "crawler.models", "crawler.config", "crawler.urls"},
+    # 2. the pieces: each owns one concept and does its own I/O, if any
+    2: {
+        "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
+        "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.fetcher",
+        "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
+        "crawler.records", "crawler.records_io", "crawler.report", "crawler.report_html",
+        "crawler.state", "crawler.state.identity", "crawler.state.memory",
+        "crawler.state.schema", "crawler.state.sqlite",
+    },
+    # 3. politeness and the coordination seam, with its Redis side
+    3: {
+        "crawler.politeness", "crawler.host_policy", "crawler.coordination",
+        "crawler.shared", "crawler.shared.admin", "crawler.shared.client",
+        "crawler.shared.coordinator", "crawler.shared.gate", "crawler.shared.lua",
+        "crawler.shared.state",
+    },
+    # 4. the frontier
+    4: {"crawler.frontier"},
+    # 5. the work of one request, and the producers
+    5: {"crawler.worker", "crawler.producers"},
+    # 6. the engine: the only module that creates long-lived tasks
+    6: {"crawler.engine"},
+    # 7. thin shells over the engine
+    7: {
+        "crawler", "crawler.__main__", "crawler.api", "crawler.cli", "crawler.cli.crawl",
+        "crawler.cli.errors", "crawler.cli.options", "crawler.cli.report",
+        "crawler.cli.seed", "crawler.cli.shared",
+    },
+}  # fmt: skip
+
+LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
+
+
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Return every module ``path`` imports, at any depth of its code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def layer_of(module: str) -> int | None:
+    """Return the layer of ``module`` (or of the package it names a member of)."""
+    while module:
+        if module in LAYER_OF:
+            return LAYER_OF[module]
+        module = module.rpartition(".")[0]
+    return None
+
+
+def upward_imports(paths: list[Path], root: Path = PACKAGE) -> list[str]:
+    broken = []
+    for path in paths:
+        name = module_name(path, root)
+        own = LAYER_OF[name]
+        for target in sorted(imports(path)):
+            if not target.startswith("crawler"):
+                continue
+            layer = layer_of(target)
+            if layer is not None and layer > own and not name.startswith(target + "."):
+                broken.append(f"{name} (layer {own}) imports {target} (layer {layer})")
+    return broken
+
+
+def redis_importers(paths: list[Path], root: Path = PACKAGE) -> list[str]:
+    return sorted(
+        module_name(path, root)
+        for path in paths
+        if any(t == "redis" or t.startswith("redis.") for t in imports(path))
+        and not module_name(path, root).startswith("crawler.shared")
+    )
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_has_a_layer() -> None:
+    assert sorted({module_name(p) for p in MODULES} - set(LAYER_OF)) == []
+
+
+def test_imports_point_down_the_layers() -> None:
+    assert upward_imports(MODULES) == []
+
+
+def test_only_the_shared_package_imports_redis() -> None:
+    assert redis_importers(MODULES) == []
+
+
+def test_the_rules_catch_a_break(tmp_path: Path) -> None:
+    """The checks themselves fail on an upward import and on redis outside ``shared``."""
+    root = tmp_path / "crawler"
+    root.mkdir()
+    frontier = root / "frontier.py"
+    frontier.write_text("from crawler.engine import Crawl\nimport redis.asyncio\n")
+    assert upward_imports([frontier], root) == [
+        "crawler.frontier (layer 4) imports crawler.engine (layer 6)",
+        "crawler.frontier (layer 4) imports crawler.engine.Crawl (layer 6)",
+    ]
+    assert redis_importers([frontier], root) == ["crawler.frontier"]
+
+
+@pytest.mark.parametrize("module", ["engine", "frontier"])
+def test_the_engine_and_the_frontier_know_no_mode(module: str) -> None:
+    """The single-process crawl's core names no Redis and imports nothing of ``shared``."""
+    path = PACKAGE / f"{module}.py"
+    assert "redis" not in path.read_text(encoding="utf-8").lower()
+    assert [t for t in imports(path) if t.startswith("crawler.shared")] == []
