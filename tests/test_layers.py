@@ -8,6 +8,9 @@ are dependencies all the same). A new module must be given a layer, or this test
 from __future__ import annotations
 
 import ast
+import asyncio
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,38 @@ def test_the_engine_and_the_frontier_know_no_mode(module: str) -> None:
     path = PACKAGE / f"{module}.py"
     assert "redis" not in path.read_text(encoding="utf-8").lower()
     assert [t for t in imports(path) if t.startswith("crawler.shared")] == []
+
+
+WITHOUT_REDIS = """
+import asyncio, json, sys
+sys.modules["redis"] = None  # as if the redis extra were not installed
+from crawler import crawl
+from crawler.errors import StateError
+
+async def main():
+    stats = await crawl([sys.argv[1]], obey_robots=False)
+    try:
+        await crawl([sys.argv[1]], state="redis://127.0.0.1:6379/15", crawl_id="x")
+    except StateError as exc:
+        return stats.pages, str(exc)
+    return stats.pages, None
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+async def test_without_the_redis_extra_a_crawl_runs_and_redis_is_one_line(serve) -> None:
+    """Nothing outside ``crawler/shared`` needs redis; a redis:// state names the extra."""
+    from tests.conftest import Site, chain_graph
+
+    site = await serve(Site(pages=chain_graph(5, fanout=2)))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WITHOUT_REDIS, site.url("/p0"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out) == [
+        5,
+        "the Redis state needs the redis extra: pip install 'crawler[redis]'",
+    ]
