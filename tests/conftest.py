@@ -161,12 +161,22 @@ TEST_NAMESPACE = "crawlertest"
 """Tests keep their keys under this namespace, each test under its own crawl id."""
 
 
+REDIS_MISSING = "the redis package is not installed (pip install -e '.[redis]')"
+
+
+def _skip_or_fail(reason: str) -> None:
+    """Skip a test that cannot run here; under ``CI=true`` (``.ci/run``) fail it instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
 def _redis_answers(url: str) -> str | None:
     """Return why Redis at ``url`` cannot be used, or ``None`` if it answers."""
     try:
         import redis
     except ImportError:
-        return "the redis package is not installed (pip install -e '.[redis]')"
+        return REDIS_MISSING
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2)
         client.ping()
@@ -181,10 +191,17 @@ def redis_url() -> str:
     """The Redis server of the tests; skip without one (a failure under ``CI=true``)."""
     reason = _redis_answers(REDIS_URL)
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+        _skip_or_fail(reason)
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_package() -> None:
+    """The redis package, for tests that need no server; skip without it (fail under CI)."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _skip_or_fail(REDIS_MISSING)
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ async def test_operating_commands_need_state_and_crawl_id() -> None:
     assert (code, err) == (2, "crawl: error: the following arguments are required: --crawl-id\n")
 
 
+@pytest.mark.usefixtures("redis_package")
 async def test_an_unreachable_redis_is_one_line_on_stderr() -> None:
     code, _, err = await run(
         "http://127.0.0.1:1/", "--state", "redis://127.0.0.1:1/0", "--crawl-id", "x"

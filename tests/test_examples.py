@@ -14,6 +14,7 @@ blocked producer holds do not count.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -326,3 +327,23 @@ def test_real_world_example_with_the_crawler_package_finds_the_same_pages() -> N
     assert pages == SITE_PAGES
     assert errors == SITE_ERRORS
     assert re.search(r"^crawler package: 8 fetches, stop reason complete$", out, re.M)
+
+
+@pytest.mark.timeout(60)
+def test_the_quickstart_server_serves_while_the_crawl_runs_then_stops(tmp_path: Path) -> None:
+    """The README's quickstart: no server log in the crawl's output, no server left after."""
+    out = tmp_path / "out.jsonl"
+    crawl = [sys.executable, "-m", "crawler", "{url}", "-o", str(out), "-q"]
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "serve.py"), str(EXAMPLES / "site"), "--", *crawl],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == len(SITE_PAGES) + len(SITE_ERRORS)
+    assert all(r["url"].startswith("http://127.0.0.1:") for r in records)

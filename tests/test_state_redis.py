@@ -245,6 +245,7 @@ async def test_scope_hosts_are_shared(make: Factory) -> None:
     assert await two.scope_hosts() == {"a.test", "b.test"}
 
 
+@pytest.mark.usefixtures("redis_package")
 async def test_unreachable_redis_is_a_state_error() -> None:
     state = RedisState("redis://127.0.0.1:1/0", "x")
     with pytest.raises(StateError, match=r"^cannot reach Redis at redis://127.0.0.1:1/0: "):
@@ -296,6 +297,7 @@ async def test_a_cancelled_call_is_cancelled(make: Factory) -> None:
         assert done == {task}, f"cancellation {moment} was swallowed"
 
 
+@pytest.mark.usefixtures("redis_package")
 async def test_an_invalid_redis_url_is_a_state_error() -> None:
     state = RedisState("redis://127.0.0.1:port/0", "x")
     with pytest.raises(StateError, match=r"^invalid Redis URL 'redis://127.0.0.1:port/0': "):
