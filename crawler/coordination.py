@@ -26,7 +26,7 @@ What the seam decides:
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from crawler.config import is_shared
@@ -85,13 +85,11 @@ class Slot:
     """A held turn of one origin's per-host gate, given back when its ``with`` block ends.
 
     Attributes:
-        origin: ``scheme://host[:port]``.
         member: The gate's name for the turn (empty for the local gate).
         status: The response status, set by the fetch (adapts a shared back-off).
         handed_over: Freed with the request's commit instead of on leaving the block.
     """
 
-    origin: str
     member: str = ""
     status: int | None = None
     handed_over: bool = False
@@ -113,7 +111,7 @@ class Completion:
     records: Sequence[Record] = ()
     found: Sequence[Request] = ()
     error: str | None = None
-    slot: Slot | None = field(default=None)
+    slot: Slot | None = None
 
 
 class HostGate(Protocol):
@@ -186,7 +184,12 @@ class Coordinator(Protocol):
     async def commit(
         self, completion: Completion, keep: Callable[[], None]
     ) -> tuple[bool, list[Request]]:
-        """Write then ack ``completion``; ``keep()`` writes its records and counts it.
+        """Commit ``completion``: its links, its ack, and ``keep()`` when its records are ours.
+
+        ``keep()`` writes the records and counts the page. Locally it runs first, then the
+        links are added, then the ack (so a record is always written before its ack);
+        shared, the links, the ack, the records and the slot are one atomic step, and
+        ``keep()`` runs only if that ack won (so a record is in one worker's output only).
 
         Returns:
             Whether it was acked (``False``: another process has it), and the links
@@ -200,7 +203,7 @@ class LocalGate:
     @contextlib.asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[Slot]:
         """Yield a turn at once."""
-        yield Slot(origin="")
+        yield Slot()
 
     async def pause(self, url: str, seconds: float) -> None:
         """Nothing to share: the scheduler pauses the origin."""

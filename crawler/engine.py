@@ -28,7 +28,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from crawler.config import CrawlConfig
-from crawler.coordination import open_backend
+from crawler.coordination import LocalCoordinator, open_backend
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.host_policy import HostPolicy
@@ -42,9 +42,11 @@ from crawler.worker import RequestWorker, fetch_in_turn
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterable, Sequence
 
+    from crawler.coordination import Coordinator
     from crawler.fetcher import FollowCheck
     from crawler.models import FetchResult, Request
     from crawler.sinks import Sink
+    from crawler.state import StateBackend
     from crawler.stats import CrawlProgress, CrawlStats
     from crawler.worker import OnPage
 
@@ -61,13 +63,24 @@ class Crawl:
         *,
         seed_files: Sequence[str] = (),
         on_page: OnPage | None = None,
+        state: StateBackend | None = None,
     ) -> None:
+        """Prepare a crawl of ``seeds`` and ``seed_files``.
+
+        Args:
+            seeds: Absolute http(s) URLs, depth 0.
+            config: The crawl's configuration (default ``CrawlConfig()``).
+            seed_files: Files of one URL per line (``-`` for stdin).
+            on_page: Called with every ``Page``; what it returns is written instead.
+            state: A local state backend (memory, SQLite) to use instead of
+                ``config.state``'s.
+        """
         self.config = config = config or CrawlConfig()
         seeds = list(seeds)
         self._on_page = on_page
         self._stats = StatsRecorder()
         scope = Scope(config)
-        self._state, self._coordinator = open_backend(config, scope)
+        self._state, self._coordinator = _backend(config, scope, state)
         self._identity = self._coordinator.identity(seeds, seed_files)
         self._frontier = Frontier(config, self._state, scope, self._stats, self._coordinator)
         capacity = self._coordinator.schedule_capacity(config.schedule_size)
@@ -81,7 +94,11 @@ class Crawl:
             robots=self._policy.robots,
             fetch=self._fetch,
         )
-        self._frontier.admission.add_scope_hosts(config.sitemaps)
+        self._frontier.add_scope_hosts(config.sitemaps)
+        self._init_tasks_state()
+
+    def _init_tasks_state(self) -> None:
+        config = self.config
         self._queue: asyncio.Queue[Request] = asyncio.Queue(config.effective_queue_size)
         self._free_consumers = asyncio.Semaphore(config.concurrency)
         self._staged: list[Request] = []
@@ -320,3 +337,12 @@ class Crawl:
             finally:
                 self._free_consumers.release()
                 self._queue.task_done()
+
+
+def _backend(
+    config: CrawlConfig, scope: Scope, state: StateBackend | None
+) -> tuple[StateBackend, Coordinator]:
+    """Return the state and coordinator of ``config``, or a local one around ``state``."""
+    if state is None:
+        return open_backend(config, scope)
+    return state, LocalCoordinator(state, config)

@@ -125,6 +125,10 @@ class Frontier:
         """Admit URLs found outside any page (a sitemap) at depth 0, within the scope."""
         await self._admit(self.admission.found(urls, spent=self.budget_spent))
 
+    def add_scope_hosts(self, urls: Iterable[str]) -> None:
+        """Put the hosts of ``urls`` in scope, as seeds' hosts are (e.g. sitemaps' hosts)."""
+        self.admission.add_scope_hosts(urls)
+
     def in_scope(self, url: str) -> bool:
         """Return whether ``url`` passes the scheme, length and scope checks (not depth, dedup)."""
         return self.admission.in_scope(url)
@@ -161,9 +165,10 @@ class Frontier:
                 self._held.update((r.key, r) for r in batch)
                 return batch
             verdict = await self._coordinator.verdict(self.counts())
+            just_seeded = not was_ready and self._coordinator.ready
             if verdict.finished:
                 self._finish(verdict)
-            elif was_ready or not self._coordinator.ready:  # else: just seeded, lease at once
+            elif not just_seeded:  # a worker that just learned of seeds leases at once
                 await self._wait(verdict.recheck)
         return []
 
@@ -177,7 +182,7 @@ class Frontier:
         error: str | None = None,
         slot: Slot | None = None,
     ) -> bool:
-        """Commit a request done with: admit its page's links, write then ack it.
+        """Commit a request done with: its page's links, its records and its ack.
 
         Args:
             request: The leased request.

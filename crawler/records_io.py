@@ -169,13 +169,8 @@ def _csv_records(lines: Iterator[str], source: str, *, lenient: bool) -> Iterato
             return
         raise RecordsError(f"{source}: not a crawl output (no 'url' column)")
     for row in reader:
-        try:
-            record = _typed(row, source, reader.line_num)
-        except RecordsError:
-            if lenient:
-                continue
-            raise
-        yield record
+        # Lenient readers (a resume) need only ``url``: custom records may hold anything.
+        yield dict(row) if lenient else _typed(row, source, reader.line_num)
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:

@@ -143,7 +143,7 @@ class RequestWorker:
         slot: Slot | None = None,
     ) -> None:
         def keep() -> None:
-            if request.key not in self._written:
+            if records and request.key not in self._written:
                 self._sink.write(records)
                 self._written.add(request.key)
             count()

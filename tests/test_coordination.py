@@ -139,3 +139,26 @@ async def test_seeding_with_no_urls_marks_the_crawl_seeded_at_once(
     async with RedisState(redis_url, crawl_id, namespace=TEST_NAMESPACE) as state:
         progress = await state.progress()
     assert (progress.seeded, progress.seeders, progress.pending) == (True, 0, 0)
+
+
+async def test_a_local_commit_writes_the_record_before_its_links_and_its_ack() -> None:
+    """Crash safety: a record is in the output before its request is acked (or links added)."""
+    async with Processes("local", None, None) as opened:
+        process = await opened.open()
+        (page,) = await leased(process, "/a")
+        steps: list[str] = []
+        state = process.state
+        add, ack = state.add, state.ack
+
+        async def traced_add(requests: list[Request]) -> list[Request]:
+            steps.append("add")
+            return await add(requests)
+
+        async def traced_ack(request: Request) -> bool:
+            steps.append("ack")
+            return await ack(request)
+
+        state.add, state.ack = traced_add, traced_ack  # type: ignore[method-assign]
+        completion = Completion(request=page, records=[{"url": page.url}], found=[request("/b")])
+        await process.coordinator.commit(completion, lambda: steps.append("keep"))
+        assert steps == ["keep", "add", "ack"]

@@ -46,7 +46,7 @@ LAYERS: dict[int, set[str]] = {
     7: {
         "crawler", "crawler.__main__", "crawler.api", "crawler.cli", "crawler.cli.crawl",
         "crawler.cli.errors", "crawler.cli.options", "crawler.cli.report",
-        "crawler.cli.seed", "crawler.cli.shared",
+        "crawler.cli.seed", "crawler.cli.admin",
     },
 }  # fmt: skip
 
@@ -58,15 +58,20 @@ def module_name(path: Path, root: Path = PACKAGE) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """Return every module ``path`` imports, at any depth of its code."""
+def imports(path: Path, root: Path = PACKAGE) -> set[str]:
+    """Return every module ``path`` imports, at any depth of its code (relative ones resolved)."""
     found: set[str] = set()
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -84,7 +89,7 @@ def upward_imports(paths: list[Path], root: Path = PACKAGE) -> list[str]:
     for path in paths:
         name = module_name(path, root)
         own = LAYER_OF[name]
-        for target in sorted(imports(path)):
+        for target in sorted(imports(path, root)):
             if not target.startswith("crawler"):
                 continue
             layer = layer_of(target)
@@ -97,7 +102,7 @@ def redis_importers(paths: list[Path], root: Path = PACKAGE) -> list[str]:
     return sorted(
         module_name(path, root)
         for path in paths
-        if any(t == "redis" or t.startswith("redis.") for t in imports(path))
+        if any(t == "redis" or t.startswith("redis.") for t in imports(path, root))
         and not module_name(path, root).startswith("crawler.shared")
     )
 
@@ -128,6 +133,13 @@ def test_the_rules_catch_a_break(tmp_path: Path) -> None:
         "crawler.frontier (layer 4) imports crawler.engine.Crawl (layer 6)",
     ]
     assert redis_importers([frontier], root) == ["crawler.frontier"]
+    (root / "state").mkdir()
+    sqlite = root / "state" / "sqlite.py"
+    sqlite.write_text("from ..frontier import Frontier\nfrom . import memory\n")
+    assert upward_imports([sqlite], root) == [
+        "crawler.state.sqlite (layer 2) imports crawler.frontier (layer 4)",
+        "crawler.state.sqlite (layer 2) imports crawler.frontier.Frontier (layer 4)",
+    ]
 
 
 @pytest.mark.parametrize("module", ["engine", "frontier"])

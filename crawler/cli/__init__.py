@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.cli import crawl, report, seed, shared
+from crawler.cli import admin, crawl, report, seed
 from crawler.cli.errors import ExitStatus, UsageError, report_error, report_internal_error
 from crawler.cli.options import config_from_args
 from crawler.errors import CrawlerError
@@ -49,9 +49,9 @@ CRAWL = Command(crawl.build_parser, crawl.run)
 COMMANDS = {
     "report": Command(report.build_parser, report.run),
     "seed": Command(seed.build_parser, seed.run),
-    "status": Command(shared.build_status_parser, shared.status),
-    "export": Command(shared.build_export_parser, shared.export),
-    "purge": Command(shared.build_purge_parser, shared.purge),
+    "status": Command(admin.build_status_parser, admin.status),
+    "export": Command(admin.build_export_parser, admin.export),
+    "purge": Command(admin.build_purge_parser, admin.purge),
 }
 """``crawl NAME ...``: the commands picked by the first argument."""
 

@@ -117,6 +117,7 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
 def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("politeness, sitemaps and traps")
     options.add_host_options(group)
+    options.add_robots_option(group)
     group.add_argument("--respect-nofollow", action="store_true", help="do not follow nofollow")
     options.add_sitemap_options(group)
     group.add_argument("--max-pages-per-host", type=options.integer, metavar="N")

@@ -181,11 +181,13 @@ def add_scope_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
 
 
 def add_host_options(group: Options) -> None:
-    """Add the per-origin politeness options and ``--ignore-robots``."""
+    """Add the per-origin politeness options."""
     add_field_options(group, "--per-host-concurrency", "--delay", "--max-crawl-delay")
-    group.add_argument(
-        "--ignore-robots", dest="obey_robots", action="store_false", help="do not obey robots.txt"
-    )
+
+
+def add_robots_option(group: Options, text: str = "do not obey robots.txt") -> None:
+    """Add ``--ignore-robots``, explained by ``text``."""
+    group.add_argument("--ignore-robots", dest="obey_robots", action="store_false", help=text)
 
 
 def add_sitemap_options(group: Options) -> None:

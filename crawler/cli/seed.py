@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetching = parser.add_argument_group("fetching sitemaps and robots.txt")
     options.add_fetch_options(fetching)
     options.add_host_options(fetching)
+    # Seeding fetches no page: the option is taken so a seeder's command line can be its
+    # workers', as it was before the command had a parser of its own.
+    options.add_robots_option(fetching, "accepted as the workers take it; seeding fetches no page")
     state = parser.add_argument_group("shared state")
     options.add_shared_target(state)
     options.add_worker_options(state)

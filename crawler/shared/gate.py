@@ -97,7 +97,7 @@ class RedisHostGate:
     async def slot(self, url: str) -> AsyncIterator[Slot]:
         """Hold a slot of ``url``'s origin for the block; given back unless handed over."""
         member = await self.acquire(url)
-        slot = Slot(origin=origin_of(url), member=member)
+        slot = Slot(member=member)
         try:
             yield slot
         finally:
@@ -147,9 +147,8 @@ class RedisHostGate:
         args = [self._redis.clock_arg(), origin_of(url), seconds]
         await self._redis.run_script("slot_pause", [self._redis.keys.polite], args)
 
-    async def configure(self, url: str, crawl_delay: float | None) -> None:
-        """Share the ``Crawl-delay`` of ``url``'s origin (capped at ``max_delay``), once."""
-        origin = origin_of(url)
+    async def configure(self, origin: str, crawl_delay: float | None) -> None:
+        """Share the ``Crawl-delay`` of ``origin`` (capped at ``max_delay``), once."""
         if crawl_delay is None or origin in self._configured:
             return
         self._configured.add(origin)

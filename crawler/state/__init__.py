@@ -10,7 +10,7 @@ worker took the request) learns it from ``ack`` returning ``False``.
 
 ``close`` keeps the leases still held: a durable backend returns them from ``leased()``
 on the next run, which takes them over (their records may already be in the output: see
-``crawler.recovery``). Every backend takes a ``clock`` (seconds, a callable) so that
+``crawler.records_io``). Every backend takes a ``clock`` (seconds, a callable) so that
 lease expiry can be tested without sleeping.
 
 Every backend is an async context manager (``async with backend:`` opens and closes it).
@@ -21,6 +21,7 @@ SQLite. The shared backend (Redis, one crawl for many workers) is ``crawler.shar
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self
 
@@ -107,14 +108,16 @@ class StateBackend(Protocol):
         """Return the current counts."""
 
 
-class StateLifecycle:
-    """``async with backend:`` for a class with ``open()`` and ``close()``."""
+class StateLifecycle(abc.ABC):
+    """``async with backend:`` for a backend's ``open()`` and ``close()``."""
 
+    @abc.abstractmethod
     async def open(self) -> None:
         """Prepare the backend for use."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        """Release the backend's resources."""
+        """Release the backend's resources; leases still held are kept."""
 
     async def __aenter__(self) -> Self:
         await self.open()

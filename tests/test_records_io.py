@@ -38,3 +38,13 @@ def test_written_urls_csv(tmp_path):
     out = tmp_path / "out.csv"
     out.write_text('url,title\nhttp://h/a,"A, b"\nhttp://h/b,B\n')
     assert written_urls(str(out), "csv", {"http://h/a"}) == {"http://h/a"}
+
+
+def test_written_urls_finds_custom_csv_records_whatever_their_other_cells(tmp_path):
+    """A resume must see records ``on_page`` made, though their cells are not the default's."""
+    out = tmp_path / "out.csv"
+    out.write_text('url,status,links\nhttp://h/1,ok,"[""a"", ""b""]"\nhttp://h/2,200,3\n')
+    assert written_urls(str(out), "csv", {"http://h/1", "http://h/2"}) == {
+        "http://h/1",
+        "http://h/2",
+    }
