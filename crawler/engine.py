@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from crawler.config import CrawlConfig
 from crawler.coordination import LocalCoordinator, open_backend
+from crawler.errors import OutputClosed
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.host_policy import HostPolicy
@@ -107,6 +108,7 @@ class Crawl:
         self._written: set[str] = set()
         self._stop = asyncio.Event()
         self._failure: BaseException | None = None
+        self._output_closed = False
         self._sink: Sink = NullSink()
         self._fetcher: Fetcher | None = None
         self._worker: RequestWorker | None = None
@@ -200,7 +202,8 @@ class Crawl:
         )
         tasks = await self._start_tasks()
         try:
-            self._stats.stop_reason = await self._wait_for_end()
+            reason = await self._wait_for_end()
+            self._stats.stop_reason = "output_closed" if self._output_closed else reason
             if self._stats.stop_reason in ("complete", "max_pages"):
                 await self._queue.join()
         finally:
@@ -275,6 +278,11 @@ class Crawl:
         return drained
 
     def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, OutputClosed):  # `crawl ... | head`: a way to stop, not a bug
+            log.debug("%s: stopping", exc)
+            self._output_closed = True
+            self.stop()
+            return
         log.error("crawler bug, stopping the crawl", exc_info=exc)
         if self._failure is None:
             self._failure = exc

@@ -10,6 +10,7 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     ├── ConfigError (ValueError)      an invalid option; the message names the option
     ├── SeedError (ValueError)        a seed that is not an http(s) URL; carries ``url``
     ├── OutputError (OSError)         the output cannot be opened or written
+    │   └── OutputClosed              its reader went away (``crawl ... | head``): the crawl stops
     ├── RecordsError (ValueError)     a crawl's output cannot be read back (``crawl report``)
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
@@ -37,6 +38,10 @@ class SeedError(CrawlerError, ValueError):
 
 class OutputError(CrawlerError, OSError):
     """The output file cannot be opened or written."""
+
+
+class OutputClosed(OutputError):
+    """The reader of the output closed it (a pipe to ``head``): a way to stop, not a failure."""
 
 
 class RecordsError(CrawlerError, ValueError):

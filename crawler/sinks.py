@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from typing import IO, TYPE_CHECKING, Protocol
 
-from crawler.errors import OutputError
+from crawler.errors import OutputClosed, OutputError
 from crawler.models import RECORD_FIELDS
 
 if TYPE_CHECKING:
@@ -56,13 +57,27 @@ class _FileSink:
         try:
             self._file.write(data)
             self._file.flush()
+        except BrokenPipeError:
+            self._closed_by_reader()
+            raise OutputClosed(f"the reader of {self._path!r} closed it") from None
         except OSError as exc:
             raise OutputError(f"cannot write output {self._path!r}: {exc}") from None
+
+    def _closed_by_reader(self) -> None:
+        """Send what stdout still holds to /dev/null, so no later flush fails on the pipe.
+
+        The recipe of Python's ``signal`` documentation for ``SIGPIPE``: without it the
+        interpreter's own flush of ``sys.stdout`` at exit prints an error of its own.
+        """
+        if not self._owned:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._file.fileno())
 
     def close(self) -> None:
         """Flush, and close the file unless it is stdout."""
         try:
             self._file.flush()
+        except BrokenPipeError:
+            self._closed_by_reader()
         finally:
             if self._owned:
                 self._file.close()

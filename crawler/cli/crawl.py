@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         _write_stats_json(args.stats_json, stats)
     if signum is not None:
         return 128 + signum
+    if stats.stop_reason == "output_closed":  # `| head` has what it wanted: not a failure
+        return ExitStatus.OK
     if args.fail_on_broken and stats.broken:
         return ExitStatus.BROKEN_LINKS
     return ExitStatus.OK
