@@ -73,16 +73,24 @@ class Admission:
             except SeedError as exc:
                 log.warning("%s", exc)
                 self._stats.skip("invalid_url")
+                self._stats.seed("invalid_url")
                 continue
             self._scope.add_seed_host(host_of(valid))
-            requests += self._counted(self._classify(valid, 0, None, spent=spent))
+            outcome = self._classify(valid, 0, None, spent=spent)
+            if not isinstance(outcome, Request):
+                log.warning("seed %s not crawled: %s", valid, outcome)
+                self._stats.seed(outcome)
+            requests += self._counted(outcome)
         return requests
 
     def found(self, urls: Iterable[str], *, spent: bool) -> list[Request]:
         """Return the URLs found outside any page (a sitemap) that are in scope, at depth 0."""
         requests: list[Request] = []
         for url in urls:
-            requests += self._counted(self._classify(url, 0, None, spent=spent))
+            outcome = self._classify(url, 0, None, spent=spent)
+            if not isinstance(outcome, Request):
+                self._stats.seed(outcome)
+            requests += self._counted(outcome)
         return requests
 
     def add_scope_hosts(self, urls: Iterable[str]) -> None:

@@ -119,11 +119,13 @@ class Frontier:
 
     async def add_seeds(self, urls: Iterable[str]) -> None:
         """Admit seeds at depth 0; their hosts join the scope. Invalid ones are skipped."""
-        await self._admit(self.admission.seeds(urls, spent=self.budget_spent))
+        requests = self.admission.seeds(urls, spent=self.budget_spent)
+        self._stats.seed("duplicate", len(requests) - await self._admit(requests))
 
     async def add_found(self, urls: Iterable[str]) -> None:
         """Admit URLs found outside any page (a sitemap) at depth 0, within the scope."""
-        await self._admit(self.admission.found(urls, spent=self.budget_spent))
+        requests = self.admission.found(urls, spent=self.budget_spent)
+        self._stats.seed("duplicate", len(requests) - await self._admit(requests))
 
     def add_scope_hosts(self, urls: Iterable[str]) -> None:
         """Put the hosts of ``urls`` in scope, as seeds' hosts are (e.g. sitemaps' hosts)."""
@@ -245,9 +247,13 @@ class Frontier:
         remaining = self._coordinator.remaining(self._dispatched)
         return limit if remaining is None else min(limit, remaining)
 
-    async def _admit(self, requests: list[Request]) -> None:
-        if requests:
-            self._count_admitted(len(requests), await self._state.add(requests))
+    async def _admit(self, requests: list[Request]) -> int:
+        """Add ``requests`` to the state; return how many were new."""
+        if not requests:
+            return 0
+        admitted = await self._state.add(requests)
+        self._count_admitted(len(requests), admitted)
+        return len(admitted)
 
     def _count_admitted(self, offered: int, admitted: list[Request]) -> None:
         self._stats.skip("duplicate", offered - len(admitted))

@@ -26,6 +26,10 @@ def _empty() -> Mapping[str, str]:
     return MappingProxyType({})
 
 
+def _empty_counts() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class CrawlStats:
     """What a crawl did. Returned by ``crawl()`` and printed by the command.
@@ -47,6 +51,10 @@ class CrawlStats:
             a host is ``name[:port]`` of the URL requested.
         slowest: ``(url, elapsed_ms)`` of the ``SLOWEST_PAGES`` slowest fetches, slowest
             first; ``elapsed_ms`` is the record's (retries and redirects included).
+        seeds: What became of this run's depth-0 URLs (seeds, sitemap entries):
+            ``"crawled"`` (a response came, whatever its status), ``"failed"`` (none
+            came: timeout, connection, ...), or the skip reason that kept one out
+            (``"duplicate"``: crawled before, e.g. by an earlier run of a resumed crawl).
     """
 
     pages: int
@@ -61,6 +69,7 @@ class CrawlStats:
     error_examples: Mapping[str, str] = field(default_factory=_empty)
     top_hosts: tuple[tuple[str, int], ...] = ()
     slowest: tuple[tuple[str, float], ...] = ()
+    seeds: Mapping[str, int] = field(default_factory=_empty_counts)
 
     def as_dict(self) -> dict[str, object]:
         """Return the snapshot as plain JSON-serialisable data."""
@@ -77,6 +86,7 @@ class CrawlStats:
             "error_examples": dict(self.error_examples),
             "top_hosts": [{"host": h, "pages": n} for h, n in self.top_hosts],
             "slowest": [{"url": u, "elapsed_ms": ms} for u, ms in self.slowest],
+            "seeds": dict(self.seeds),
         }
 
 
@@ -100,6 +110,7 @@ class StatsRecorder:
     error_examples: dict[str, str] = field(default_factory=dict)
     hosts: Counter[str] = field(default_factory=Counter)
     slowest: list[tuple[float, str]] = field(default_factory=list)  # a min-heap
+    seeds: Counter[str] = field(default_factory=Counter)
 
     def page(
         self,
@@ -135,6 +146,11 @@ class StatsRecorder:
         if count:
             self.skipped[reason] += count
 
+    def seed(self, outcome: str, count: int = 1) -> None:
+        """Count ``count`` depth-0 URLs that ended as ``outcome`` (see ``CrawlStats.seeds``)."""
+        if count:
+            self.seeds[outcome] += count
+
     def snapshot(self) -> CrawlStats:
         """Return a frozen copy of the counters."""
         duration = time.monotonic() - self.started
@@ -151,6 +167,7 @@ class StatsRecorder:
             error_examples=MappingProxyType(dict(self.error_examples)),
             top_hosts=tuple(self.hosts.most_common(TOP_HOSTS)),
             slowest=tuple((url, ms) for ms, url in sorted(self.slowest, reverse=True)),
+            seeds=MappingProxyType(dict(self.seeds)),
         )
 
     def progress(self, *, in_flight: int, outstanding: int, max_pages: int | None) -> CrawlProgress:

@@ -110,6 +110,9 @@ class RequestWorker:
     async def skip(self, request: Request, reason: SkipReason) -> None:
         """Count a leased request not crawled, record it if asked, and complete it."""
         self._stats.skip(reason)
+        if request.depth == 0:
+            log.warning("seed %s not crawled: %s", request.url, reason)
+            self._stats.seed(reason)
         records = []
         if self._config.log_skipped:
             records = [make_skip_record(request, reason, fields=self._config.record_fields)]
@@ -122,13 +125,10 @@ class RequestWorker:
         links = self._links_to_follow(parsed, result) if parsed is not None else ()
 
         def count() -> None:
-            self._stats.page(
-                result.status,
-                page.error,
-                len(result.body),
-                url=page.url,
-                elapsed_ms=elapsed_ms(result),
-            )
+            size, took = len(result.body), elapsed_ms(result)
+            self._stats.page(result.status, page.error, size, url=page.url, elapsed_ms=took)
+            if request.depth == 0:
+                self._stats.seed("failed" if result.status is None else "crawled")
 
         await self._commit(request, records, count, links=links, error=page.error, slot=slot)
 

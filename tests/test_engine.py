@@ -267,3 +267,25 @@ async def test_a_host_that_joins_the_scope_later_is_crawled_from_then_on(serve, 
     stats = await asyncio.wait_for(run, 10)
     assert other.hits["/x"] == 1
     assert stats.skipped["out_of_scope"] == 1
+
+
+async def robots_txt(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="User-agent: *\nDisallow: /private\n")
+
+
+async def test_what_became_of_each_seed_is_counted_and_refusals_are_warned(
+    serve, caplog, tmp_path
+) -> None:
+    site = await serve(Site(pages={"/": [], "/private": []}, handlers={"/robots.txt": robots_txt}))
+    seeds = [site.url("/"), site.url("/private"), "http://127.0.0.1:1/dead", site.url("/x?y")]
+    state = str(tmp_path / "state.db")
+    with caplog.at_level("WARNING", logger="crawler"):
+        stats = await crawl(seeds, deny_patterns=[r"\?y$"], state=state, timeout=5, retries=0)
+    assert dict(stats.seeds) == {"crawled": 1, "robots": 1, "failed": 1, "out_of_scope": 1}
+    warned = sorted(r.getMessage() for r in caplog.records if r.getMessage().startswith("seed "))
+    assert warned == [
+        f"seed {site.url('/private')} not crawled: robots",
+        f"seed {site.url('/x?y')} not crawled: out_of_scope",
+    ]
+    again = await crawl(seeds, deny_patterns=[r"\?y$"], state=state, timeout=5, retries=0)
+    assert (again.pages, dict(again.seeds)) == (0, {"duplicate": 3, "out_of_scope": 1})
