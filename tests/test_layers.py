@@ -46,7 +46,7 @@ LAYERS: dict[int, set[str]] = {
     7: {
         "crawler", "crawler.__main__", "crawler.api", "crawler.cli", "crawler.cli.crawl",
         "crawler.cli.errors", "crawler.cli.options", "crawler.cli.report",
-        "crawler.cli.seed", "crawler.cli.admin",
+        "crawler.cli.seed", "crawler.cli.admin", "crawler.cli.units",
     },
 }  # fmt: skip
 
