@@ -38,6 +38,7 @@ from crawler.records_io import open_output
 from crawler.scope import Scope
 from crawler.sinks import NullSink
 from crawler.stats import StatsRecorder
+from crawler.urls import validate_seed
 from crawler.worker import RequestWorker, fetch_in_turn
 
 if TYPE_CHECKING:
@@ -75,9 +76,14 @@ class Crawl:
             on_page: Called with every ``Page``; what it returns is written instead.
             state: A local state backend (memory, SQLite) to use instead of
                 ``config.state``'s.
+
+        Raises:
+            SeedError: A seed is not an absolute http(s) URL.
         """
         self.config = config = config or CrawlConfig()
         seeds = list(seeds)
+        for url in seeds:
+            validate_seed(url)  # a bad seed is the caller's mistake: raise, don't skip
         self._on_page = on_page
         self._stats = StatsRecorder()
         scope = Scope(config)

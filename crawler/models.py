@@ -52,9 +52,10 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The fields of an output record, in output order."""
 
-OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks",)
+OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error")
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
-``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph."""
+``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
+``callback_error`` is what ``on_page`` raised (a default record has it only when set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,8 @@ class Page:
     links: tuple[str, ...]
     error: ErrorKind | None = None
     error_detail: str | None = None
+    callback_error: str | None = None
+    """What ``on_page`` raised (``"KeyError: 'x'"``); the fetch's own outcome is kept."""
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
 

@@ -49,8 +49,11 @@ def make_record(
     """
     record = _full_record(result, page)
     if fields is RECORD_FIELDS:
+        if page.callback_error is not None:
+            record["callback_error"] = page.callback_error
         return record
     record["outlinks"] = list(outlinks)
+    record["callback_error"] = page.callback_error
     return {name: record[name] for name in fields}
 
 

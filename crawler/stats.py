@@ -146,6 +146,10 @@ class StatsRecorder:
         if count:
             self.skipped[reason] += count
 
+    def error(self, error: ErrorKind) -> None:
+        """Count one more ``error`` of a page already counted (an ``on_page`` failure)."""
+        self.errors[error] += 1
+
     def seed(self, outcome: str, count: int = 1) -> None:
         """Count ``count`` depth-0 URLs that ended as ``outcome`` (see ``CrawlStats.seeds``)."""
         if count:

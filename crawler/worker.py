@@ -127,6 +127,8 @@ class RequestWorker:
         def count() -> None:
             size, took = len(result.body), elapsed_ms(result)
             self._stats.page(result.status, page.error, size, url=page.url, elapsed_ms=took)
+            if page.callback_error is not None and page.error != "callback":
+                self._stats.error("callback")  # beside the fetch's own error class
             if request.depth == 0:
                 self._stats.seed("failed" if result.status is None else "crawled")
 
@@ -177,7 +179,9 @@ class RequestWorker:
                 returned = await returned
         except Exception as exc:
             log.warning("on_page failed for %s: %r", page.url, exc)
-            page.error, page.error_detail = "callback", f"{type(exc).__name__}: {exc}"
+            page.callback_error = f"{type(exc).__name__}: {exc}"
+            if page.error is None:  # the fetch's own error, if any, stays the record's
+                page.error, page.error_detail = "callback", page.callback_error
             return [self._record(result, page)]
         return _returned_records(returned) or [self._record(result, page)]
 

@@ -19,7 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "crawler"
 
 LAYERS: dict[int, set[str]] = {
     # 1. pure: no I/O, no other layer
-    1: {"crawler._version", "crawler.errors", "crawler.models", "crawler.config", "crawler.urls"},
+    1: {
+        "crawler._version", "crawler.errors", "crawler.models", "crawler.config", "crawler.urls",
+        "crawler.options",
+    },
     # 2. the pieces: each owns one concept and does its own I/O, if any
     2: {
         "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
@@ -46,7 +49,7 @@ LAYERS: dict[int, set[str]] = {
     7: {
         "crawler", "crawler.__main__", "crawler.api", "crawler.cli", "crawler.cli.crawl",
         "crawler.cli.errors", "crawler.cli.options", "crawler.cli.report",
-        "crawler.cli.seed", "crawler.cli.admin", "crawler.cli.units",
+        "crawler.cli.seed", "crawler.cli.admin", "crawler.cli.parsing", "crawler.cli.units",
     },
 }  # fmt: skip
 
