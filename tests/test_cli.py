@@ -50,18 +50,21 @@ def test_version():
         (["not-a-url"], "crawl: error: invalid seed URL 'not-a-url': not an http or https URL"),
         (
             ["--max-pages", "-1", "http://x"],
-            "crawl: error: argument --max-pages: must be >= 0, got -1",
+            "crawl: error: argument -n/--max-pages: must be >= 0, got -1",
         ),
-        (["--max-pages", "0", "http://x"], "crawl: error: max_pages must be >= 1, got 0"),
+        (["--max-pages", "0", "http://x"], "crawl: error: --max-pages must be >= 1, got 0"),
         (
             ["--allow", "(", "http://x"],
-            "crawl: error: allow_patterns: invalid regular expression '(': "
+            "crawl: error: --allow: invalid regular expression '(': "
             "missing ), unterminated subpattern at position 0",
         ),
         (["http://x", "-o", "/nonexistent/dir/out.jsonl"], None),
         (["--seeds-file", "/nonexistent/seeds.txt"], None),
         ([], "crawl: error: no seed URL given (pass URLs, --seeds-file or --sitemap)"),
-        (["--bogus", "http://x"], "crawl: error: unrecognized arguments: --bogus"),
+        (
+            ["--bogus", "http://x"],
+            "crawl: error: unrecognized arguments: --bogus; see 'crawl --help'",
+        ),
         (["http://x:99999/"], None),
     ],
 )
@@ -193,7 +196,7 @@ def test_unknown_field_is_one_line_listing_the_valid_ones():
     result = run("http://x/", "--fields", "url,nope")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        "crawl: error: fields: unknown field 'nope' (valid: url, final_url, status, depth, "
+        "crawl: error: --fields: unknown field 'nope' (valid: url, final_url, status, depth, "
         "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
         "outlinks, callback_error)\n"
     )

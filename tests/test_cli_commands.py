@@ -18,6 +18,7 @@ from crawler.cli import COMMANDS, CRAWL, Command, main
 from crawler.cli import crawl as crawl_command
 from crawler.cli import seed as seed_command
 from crawler.cli.options import config_from_args
+from crawler.cli.units import format_duration, format_size
 from crawler.engine import Crawl
 from crawler.state.identity import crawl_identity
 
@@ -90,7 +91,7 @@ def test_anything_else_is_a_crawl(monkeypatch):
     called: list[str] = []
     monkeypatch.setattr("crawler.cli.CRAWL", Command(CRAWL.parser, recording("crawl", called)))
     assert main(["http://127.0.0.1:1/", "-q"]) == 0
-    assert main(["reports", "-q"]) == 0  # a URL-like first argument that names no command
+    assert main(["reports.example", "-q"]) == 0  # a first argument that names no command
     assert called == ["crawl", "crawl"]
 
 
@@ -113,8 +114,19 @@ def test_seed_help_lists_only_what_seeding_uses(capsys):
 def test_seed_refuses_a_crawl_only_option(capsys):
     argv = ["seed", "http://h/", "--state", "redis://127.0.0.1:1/0", "--crawl-id", "c"]
     assert main([*argv, "--stats-json", "s.json"]) == 2
-    assert capsys.readouterr().err == "crawl: error: unrecognized arguments: --stats-json s.json\n"
+    assert capsys.readouterr().err == (
+        "crawl: error: unrecognized arguments: --stats-json s.json; see 'crawl seed --help'\n"
+    )
 
+
+SHOWN = {
+    "--timeout": format_duration,
+    "--max-bytes": format_size,
+    "--delay": format_duration,
+    "--max-crawl-delay": format_duration,
+    "--lease-seconds": format_duration,
+}
+"""How the help shows the defaults of durations and sizes (30s, 10M), by flag."""
 
 FETCH_DEFAULTS = {
     "--timeout": "timeout",
@@ -140,10 +152,10 @@ FETCH_DEFAULTS = {
 def test_help_shows_the_defaults_of_crawl_config(argv, defaulted, capsys):
     text = help_of(argv, capsys)
     for flag, field in defaulted.items():
-        value = re.escape(str(CONFIG_DEFAULTS[field]))
+        value = re.escape(SHOWN.get(flag, str)(CONFIG_DEFAULTS[field]))
         assert re.search(rf"{re.escape(flag)} \S+ (?:(?! --).)*?\(default: {value}\)", text), flag
     if not argv:
-        assert "--concurrency N requests in flight at most (default: 16)" in text
+        assert "-c N, --concurrency N most requests in flight at once (default: 16)" in text
 
 
 def test_options_not_given_leave_crawl_config_defaults():
@@ -169,7 +181,7 @@ def test_a_seeder_and_its_workers_build_the_same_crawl_identity():
 
 def test_concurrency_zero_is_one_line_from_crawl_config(capsys):
     assert main(["http://h/", "--concurrency", "0"]) == 2
-    assert capsys.readouterr().err == "crawl: error: concurrency must be >= 1, got 0\n"
+    assert capsys.readouterr().err == "crawl: error: --concurrency must be >= 1, got 0\n"
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ async def test_max_pages_counts_across_workers(serve: Serve, workers: Workers) -
 
 async def test_a_redis_state_needs_a_crawl_id(redis_url: str) -> None:
     code, _, err = await run("http://127.0.0.1:1/", "--state", redis_url)
-    assert (code, err) == (2, "crawl: error: crawl_id is needed with a redis:// state\n")
+    assert (code, err) == (2, "crawl: error: --crawl-id is needed with a redis:// state\n")
 
 
 async def test_operating_commands_need_state_and_crawl_id() -> None:
@@ -134,4 +134,8 @@ async def test_a_seed_run_and_its_workers_agree_on_scope_and_depth(
 
 async def test_seed_takes_only_the_options_of_seeding(workers: Workers) -> None:
     code, out, err = await run("seed", "http://127.0.0.1:1/", "-o", "x.jsonl", *shared(workers))
-    assert (code, out, err) == (2, "", "crawl: error: unrecognized arguments: -o x.jsonl\n")
+    assert (code, out, err) == (
+        2,
+        "",
+        "crawl: error: unrecognized arguments: -o x.jsonl; see 'crawl seed --help'\n",
+    )

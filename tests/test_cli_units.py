@@ -49,7 +49,7 @@ def test_a_size_is_a_number_of_bytes_with_1024_based_units(text, size):
 
 @pytest.mark.parametrize("text", ["1x", "10MB", "1kb", "nan", "inf", "1e6", "", "M", "1 k b"])
 def test_anything_else_is_not_a_size_in_one_line(text):
-    message = f"not a size: {text!r} (e.g. 512k, 10M, 1G (1024-based); a bare number is bytes)"
+    message = f"not a size: {text!r} (e.g. 512k, 10M, 1G (1024-based, as in wget); a bare number is bytes)"
     with pytest.raises(ValueError, match=rf"^{re.escape(message)}$"):
         parse_size(text)
 

@@ -3,7 +3,7 @@
 ``crawl URL...`` crawls (``crawler.cli.crawl``); a first argument that names a command in
 ``COMMANDS`` runs that command instead: ``crawl report FILE`` reports on a crawl's output,
 ``crawl seed`` seeds a crawl shared through Redis and ``crawl status|export|purge`` watch,
-export and delete one.
+export and delete one; ``crawl help [COMMAND]`` is ``crawl [COMMAND] --help``.
 
 Exit status (``ExitStatus``): 0 the command ran, 1 an internal error (a bug: one line that
 names it, ``--traceback`` for the traceback) or (with ``--fail-on-broken``) broken links
@@ -19,10 +19,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.cli import admin, crawl, report, seed
+from crawler.cli import admin, crawl, options, parsing, report, seed
 from crawler.cli.errors import ExitStatus, UsageError, report_error, report_internal_error
 from crawler.cli.options import config_from_args
-from crawler.errors import CrawlerError
+from crawler.errors import ConfigError, CrawlerError
 from crawler.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -61,23 +61,62 @@ build_parser = crawl.build_parser
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    A first argument in ``COMMANDS`` picks that command; anything else is a crawl.
+    A first argument in ``COMMANDS`` picks that command, ``help [COMMAND]`` shows the help
+    of the command; anything else is a crawl, unless it looks like a misspelt command name
+    rather than a URL (``crawl reprot x``): that is a usage error naming the command meant.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
-    command = COMMANDS.get(arguments[0]) if arguments else None
-    if command is None:
-        return run(CRAWL, arguments)
-    return run(command, arguments[1:])
+    first = arguments[0] if arguments else ""
+    if first == "help":
+        return _help(arguments[1:])
+    command = COMMANDS.get(first)
+    if command is not None:
+        return run(command, arguments[1:])
+    misspelt = _misspelt_command(first)
+    if misspelt is not None:
+        return report_error(UsageError(misspelt), traceback=False)
+    return run(CRAWL, arguments)
+
+
+def _misspelt_command(first: str) -> str | None:
+    """Return the error for a first argument that is a command's name misspelt, if it is one."""
+    # A seed has a scheme or a dot in its host: never a command's name.
+    if first.startswith("-") or "://" in first or "." in first:
+        return None
+    meant = parsing.suggestions(first, [*COMMANDS, "help"])
+    if not meant:
+        return None
+    quoted = parsing.did_you_mean(f"'{name}'" for name in meant)
+    return f"unknown command {first!r}{quoted}; {parsing.see_help('crawl')}"
+
+
+def _help(arguments: Sequence[str]) -> int:
+    """``crawl help [COMMAND]``: show the help of ``COMMAND``, or of ``crawl``."""
+    if arguments and arguments[0] not in COMMANDS:
+        names = ", ".join(sorted(COMMANDS))
+        message = f"no command {arguments[0]!r} to help with; commands: {names}"
+        return report_error(UsageError(message), traceback=False)
+    command = COMMANDS[arguments[0]] if arguments else CRAWL
+    command.parser().print_help()
+    return ExitStatus.OK
 
 
 def run(command: Command, argv: Sequence[str]) -> int:
-    """Parse ``argv`` and run ``command``, mapping what it raises to an exit status."""
+    """Parse ``argv`` and run ``command``, mapping what it raises to an exit status.
+
+    A ``ConfigError`` that starts with a ``CrawlConfig`` field's name is reported with the
+    command's flag for it instead (``--max-pages must be >= 1``).
+    """
     traceback = False
+    parser = command.parser()
     try:
-        args = command.parser().parse_args(argv)
+        args = parser.parse_args(argv)
         traceback = args.traceback
         _configure_logging(args)
         return command.run(args)
+    except ConfigError as exc:
+        flags = parsing.flags_of_fields(parser, options.FIELDS)
+        return report_error(UsageError(parsing.cli_message(str(exc), flags)), traceback=traceback)
     except (UsageError, CrawlerError) as exc:
         return report_error(exc, traceback=traceback)
     except KeyboardInterrupt:

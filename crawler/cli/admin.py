@@ -12,37 +12,42 @@ from typing import TYPE_CHECKING
 
 from crawler.cli import options
 from crawler.cli.errors import ExitStatus
+from crawler.cli.parsing import Parser
 
 if TYPE_CHECKING:
     import argparse
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
-    parser = options.Parser(prog=f"crawl {name}", description=description)
-    options.add_shared_target(parser)
+    parser = Parser(prog=f"crawl {name}", description=description)
     options.add_traceback_option(parser)
     parser.set_defaults(quiet=False, verbose=0, log_format="text")
+    return parser
+
+
+def _add_target(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    options.add_shared_target(options.add_shared_group(parser, "The shared crawl."))
     return parser
 
 
 def build_status_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl status``."""
     description = "Show a shared crawl: pending, in flight, done, errors, hosts, live workers."
-    return _parser("status", description)
+    return _add_target(_parser("status", description))
 
 
 def build_export_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl export``."""
     description = "Write a shared crawl's records, exactly one per URL, to one file."
     parser = _parser("export", description)
-    options.add_output_file_options(parser)
-    return parser
+    options.add_output_file_options(parser.add_argument_group("output"))
+    return _add_target(parser)
 
 
 def build_purge_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl purge``."""
     description = "Delete every Redis key of a shared crawl (and nothing else)."
-    return _parser("purge", description)
+    return _add_target(_parser("purge", description))
 
 
 def status(args: argparse.Namespace) -> int:

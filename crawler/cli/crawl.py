@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from crawler._version import __version__
 from crawler.cli import options
 from crawler.cli.errors import ExitStatus, UsageError
+from crawler.cli.parsing import Parser
 from crawler.config import is_shared
 from crawler.engine import Crawl
 from crawler.errors import OutputError
@@ -27,29 +28,53 @@ if TYPE_CHECKING:
     from crawler.state import StateCounts
     from crawler.stats import CrawlStats
 
-EPILOG = (
-    "'crawl report FILE' reports on a crawl's output (see 'crawl report --help'). "
-    "'crawl seed|status|export|purge --state redis://... --crawl-id NAME' seed, watch, "
-    "export and delete a crawl shared by many workers. "
-    "Exit status: 0 done, 1 error or broken links (--fail-on-broken), 2 bad input, "
-    "130 SIGINT, 143 SIGTERM."
-)
+EXAMPLES = """\
+examples:
+  # crawl a site into a file, one JSON object a line
+  crawl https://example.com/ -o pages.jsonl
+  # at most 3 links deep and 1000 pages
+  crawl https://example.com/ -d 3 -n 1000 -o pages.jsonl
+  # check links in CI: exit 1 on a broken link, then list them with the pages linking to them
+  crawl https://example.com/ -q --include-links --fail-on-broken -o links.jsonl \\
+    || crawl report links.jsonl
+  # a resumable crawl: after Ctrl-C or a crash, the same command carries on
+  crawl https://example.com/ --state crawl.db -o pages.jsonl
+  # a worker of a crawl shared through Redis (see 'crawl seed --help')
+  crawl --state redis://127.0.0.1:6379/0 --crawl-id site -o worker-1.jsonl
+"""
+"""The five command lines people run most, the epilog's first part (a test parses each)."""
+
+EPILOG = f"""{EXAMPLES}
+{options.UNITS_NOTE}
+
+'crawl report FILE' reports on a crawl's output; 'crawl seed|status|export|purge' seed, \
+watch, export and delete a crawl shared through Redis; 'crawl help COMMAND' shows the \
+options of each.
+
+Exit status: 0 done, 1 an error, broken links (--fail-on-broken) or no seed could be \
+crawled, 2 bad input, 130 SIGINT, 143 SIGTERM."""
+
+USAGE = """\
+%(prog)s [options] URL...
+       %(prog)s report|seed|status|export|purge [options] ...   ('crawl help COMMAND')"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser of ``crawl URL... [options]``."""
-    parser = options.Parser(
+    """Return the parser of ``crawl URL... [options]``: one machine's options, then shared ones."""
+    parser = Parser(
         prog="crawl",
         description="Crawl web sites from seed URLs and write one record per page.",
         epilog=EPILOG,
+        usage=USAGE,
     )
+    parser.add_argument("-V", "--version", action="version", version=f"crawl {__version__}")
     _add_output_options(parser)
     _add_limit_options(parser)
     options.add_scope_options(parser)
     _add_progress_options(parser)
     _add_state_options(parser)
     _add_politeness_options(parser)
-    parser.add_argument("--version", action="version", version=f"crawl {__version__}")
+    _add_shared_options(parser)
     return parser
 
 
@@ -59,13 +84,16 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     options.add_seed_options(parser, group)
     group.add_argument(
         "--fields", type=_field_list, metavar="F,F,...",
-        help="record fields to write, in this order (e.g. url,status,title,outlinks)",
+        help="record fields to write, in this order, e.g. url,status,title,outlinks "
+        "(default: all but outlinks)",
     )  # fmt: skip
     group.add_argument(
         "--include-links", action="store_true",
         help="add 'outlinks' (the page's in-scope links) to every record",
     )  # fmt: skip
-    group.add_argument("--stats-json", metavar="FILE", help="also write the summary as JSON")
+    group.add_argument(
+        "--stats-json", metavar="FILE", help="also write the end summary as JSON to FILE"
+    )
     group.add_argument(
         "--fail-on-broken", action="store_true",
         help="exit 1 if a page ended in an error or a 4xx/5xx status",
@@ -78,23 +106,31 @@ def _field_list(text: str) -> tuple[str, ...]:
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits and fetching")
-    group.add_argument("--max-pages", type=options.count, metavar="N")
+    group.add_argument(
+        "-n", "--max-pages", type=options.count, metavar="N",
+        help="stop after N fetches, failed ones included (default: no limit)",
+    )  # fmt: skip
     options.add_depth_option(group)
-    group.add_argument("--time-limit", type=options.number, metavar="S")
+    group.add_argument(
+        "--time-limit", type=options.duration, metavar="TIME",
+        help="stop the crawl after TIME (default: no limit)",
+    )  # fmt: skip
     options.add_field_options(group, "--concurrency")
     options.add_fetch_options(group)
 
 
 def _add_progress_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("progress and logging")
-    options.add_logging_options(group, quiet="no progress, no stats")
+    options.add_logging_options(group, quiet="no progress and no summary: errors only")
     group.add_argument(
         "--no-progress", action="store_true",
         help="no live display on a terminal: log a progress line every interval instead",
     )  # fmt: skip
     group.add_argument(
-        "--progress-interval", type=options.positive_number, default=DEFAULT_LOG_INTERVAL,
-        metavar="S", help="seconds between progress log lines (default: %(default)s)",
+        "--progress-interval", type=options.positive_duration, default=DEFAULT_LOG_INTERVAL,
+        metavar="TIME", help=options.with_default(
+            "time between progress log lines", DEFAULT_LOG_INTERVAL, options.positive_duration
+        ),
     )  # fmt: skip
     options.add_traceback_option(group)
 
@@ -102,12 +138,11 @@ def _add_progress_options(parser: argparse.ArgumentParser) -> None:
 def _add_state_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("state (crash-safe, resumable crawls)")
     group.add_argument(
-        "--state", metavar="FILE|URL",
-        help="keep the crawl's state in this SQLite file (the same command resumes the crawl)"
-        " or in Redis, redis://HOST:PORT/DB, shared by every worker of --crawl-id",
+        "--state", metavar="FILE",
+        help="keep the crawl's state in this SQLite file: the same command resumes the "
+        "crawl (default: in memory; redis://...: see shared crawls)",
     )  # fmt: skip
-    group.add_argument("--crawl-id", metavar="NAME", help="the crawl's name in a Redis state")
-    options.add_worker_options(group)
+    options.add_force_option(group)
     group.add_argument(
         "--resume-info", action="store_true",
         help="print what the --state file holds (pending, in flight, done, seen) and exit",
@@ -118,11 +153,31 @@ def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("politeness, sitemaps and traps")
     options.add_host_options(group)
     options.add_robots_option(group)
-    group.add_argument("--respect-nofollow", action="store_true", help="do not follow nofollow")
+    group.add_argument(
+        "--respect-nofollow", action="store_true",
+        help="do not follow rel=nofollow links, nor any link of a nofollow page",
+    )  # fmt: skip
     options.add_sitemap_options(group)
-    group.add_argument("--max-pages-per-host", type=options.integer, metavar="N")
+    group.add_argument(
+        "--max-pages-per-host", type=options.integer, metavar="N",
+        help="fetch at most N pages per origin, skip the rest (default: no limit)",
+    )  # fmt: skip
     options.add_trap_option(group)
-    group.add_argument("--log-skipped", action="store_true", help="a record per skipped URL")
+    group.add_argument(
+        "--log-skipped", action="store_true",
+        help="also write a record for a URL skipped by robots.txt or --max-pages-per-host",
+    )  # fmt: skip
+
+
+def _add_shared_options(parser: argparse.ArgumentParser) -> None:
+    group = options.add_shared_group(
+        parser,
+        "Many workers, on one machine or many, crawl one crawl: start each with --state "
+        "redis://HOST:PORT/DB (or rediss://, unix://) and the same --crawl-id; a worker "
+        "without seeds waits for them ('crawl seed').",
+    )
+    options.add_crawl_id_option(group)
+    options.add_worker_options(group)
 
 
 def run(args: argparse.Namespace) -> int:

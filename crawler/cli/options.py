@@ -1,21 +1,22 @@
 """Argument types and the option groups the commands share, with ``CrawlConfig``'s defaults.
 
 An option that sets a ``CrawlConfig`` field has the field's name as its ``dest``, its
-default read from the field (shown in the help) and, for numbers, a type that only parses:
-the field's bounds are checked once, by ``CrawlConfig`` (``--max-pages`` alone also refuses
-a negative count itself, as it always has). ``crawl`` and ``crawl seed``
-build their options from the same builders here, so a seeder and its workers describe
-the same scope and so the same crawl identity.
+default read from the field (shown in the help, in the unit it is typed in) and a type
+that only parses: durations (``500ms``, ``5m``) and sizes (``10M``) by ``crawler.cli.units``,
+the field's bounds checked once, by ``CrawlConfig`` (``--max-pages`` alone also refuses a
+negative count itself, as it always has). ``crawl`` and ``crawl seed`` build their options
+from the same builders here, so a seeder and its workers describe the same scope and so
+the same crawl identity.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
+from crawler.cli import units
 from crawler.cli.errors import UsageError
 from crawler.config import CrawlConfig, OutputFormat
 from crawler.logs import LogFormat
@@ -31,15 +32,14 @@ _DEFAULTS: dict[str, Any] = {
     for f in dataclasses.fields(CrawlConfig)
     if f.default is not dataclasses.MISSING
 }
-_FIELDS = frozenset(f.name for f in dataclasses.fields(CrawlConfig))
+FIELDS = frozenset(f.name for f in dataclasses.fields(CrawlConfig))
+"""The names of ``CrawlConfig``'s fields: the ``dest`` of every option that sets one."""
 
+SHARED_GROUP = "shared crawls (Redis)"
+"""The title of the group of a shared crawl's options, the last of each command's help."""
 
-class Parser(argparse.ArgumentParser):
-    """An argument parser that raises ``UsageError`` instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        """Raise ``UsageError(message)``."""
-        raise UsageError(message)
+UNITS_NOTE = f"Durations (TIME): {units.DURATION_HELP}. Sizes (SIZE): {units.SIZE_HELP}."
+"""How the help of a command with TIME or SIZE options explains them."""
 
 
 def default(name: str) -> Any:
@@ -55,17 +55,6 @@ def integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-def number(text: str) -> float:
-    """Parse a number option (``CrawlConfig`` checks its bounds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if math.isnan(value):
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
-    return value
-
-
 def count(text: str) -> int:
     """Parse an integer ``>= 0``."""
     value = integer(text)
@@ -74,12 +63,40 @@ def count(text: str) -> int:
     return value
 
 
-def positive_number(text: str) -> float:
-    """Parse a number ``> 0``."""
-    value = number(text)
+def duration(text: str) -> float:
+    """Parse a duration option into seconds (``CrawlConfig`` checks its bounds)."""
+    try:
+        return units.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_duration(text: str) -> float:
+    """Parse a duration ``> 0`` into seconds."""
+    value = duration(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def size(text: str) -> int:
+    """Parse a size option into bytes (``CrawlConfig`` checks its bounds)."""
+    try:
+        return units.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shown(type: Callable[[str], Any]) -> Callable[[Any], str]:
+    """Return how the help shows a default of an option parsed by ``type``."""
+    if type in (duration, positive_duration):
+        return units.format_duration
+    return units.format_size if type is size else str
+
+
+def with_default(help: str, value: Any, type: Callable[[str], Any] = str) -> str:
+    """Return ``help`` ending in ``(default: VALUE)``, VALUE as one types it (``30s``, ``10M``)."""
+    return f"{help} (default: {_shown(type)(value)})".replace("%", "%%")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +104,14 @@ class FieldOption:
     """An option that sets one ``CrawlConfig`` field, with the field's default (shown in help).
 
     Attributes:
-        flag: The option, e.g. ``--timeout``.
+        flags: The option's names, e.g. ``("-c", "--concurrency")``.
         field: The ``CrawlConfig`` field it sets (and its ``dest``).
         type: Parses the value (``str`` keeps the text).
         metavar: The value's name in the help.
-        help: What the option does.
+        help: What the option does, one sentence.
     """
 
-    flag: str
+    flags: tuple[str, ...]
     field: str
     type: Callable[[str], Any]
     metavar: str
@@ -103,31 +120,33 @@ class FieldOption:
     def add_to(self, group: Options) -> None:
         """Add the option to ``group``."""
         group.add_argument(
-            self.flag, dest=self.field, default=default(self.field), type=self.type,
-            metavar=self.metavar, help=f"{self.help} (default: %(default)s)",
+            *self.flags, dest=self.field, default=default(self.field), type=self.type,
+            metavar=self.metavar, help=with_default(self.help, default(self.field), self.type),
         )  # fmt: skip
 
 
-FIELD_OPTIONS = {option.flag: option for option in (
-    FieldOption("--concurrency", "concurrency", integer, "N", "requests in flight at most"),
-    FieldOption("--timeout", "timeout", number, "S",
-                "total seconds for one request, body included"),
-    FieldOption("--retries", "retries", integer, "N",
-                "retries on connection errors, timeouts, 408/429/5xx"),
-    FieldOption("--max-bytes", "max_bytes", integer, "N", "cap on a body after decompression"),
-    FieldOption("--user-agent", "user_agent", str, "S", "the User-Agent header"),
-    FieldOption("--per-host-concurrency", "per_host_concurrency", integer, "N",
-                "most requests in flight to one origin"),
-    FieldOption("--delay", "delay", number, "S",
-                "least seconds between two requests to one origin"),
-    FieldOption("--max-crawl-delay", "max_crawl_delay", number, "S",
-                "cap on a robots.txt Crawl-delay and the 429 back-off"),
-    FieldOption("--max-repeated-segments", "max_repeated_segments", integer, "N",
-                "skip a URL whose path repeats a segment more often"),
-    FieldOption("--lease-seconds", "lease_seconds", number, "S",
-                "a leased URL goes back to pending if not renewed for S seconds"),
+FIELD_OPTIONS = {option.flags[-1]: option for option in (
+    FieldOption(("-c", "--concurrency"), "concurrency", integer, "N",
+                "most requests in flight at once"),
+    FieldOption(("--timeout",), "timeout", duration, "TIME",
+                "the longest one request may take, body included"),
+    FieldOption(("--retries",), "retries", integer, "N",
+                "retries on connection errors, timeouts and 408/429/5xx, with back-off"),
+    FieldOption(("--max-bytes",), "max_bytes", size, "SIZE",
+                "cap on a body after decompression; a longer one is recorded as too_large"),
+    FieldOption(("--user-agent",), "user_agent", str, "S", "the User-Agent header"),
+    FieldOption(("--per-host-concurrency",), "per_host_concurrency", integer, "N",
+                "most requests in flight to one origin (scheme, host, port)"),
+    FieldOption(("--delay",), "delay", duration, "TIME",
+                "least time between the starts of two requests to one origin"),
+    FieldOption(("--max-crawl-delay",), "max_crawl_delay", duration, "TIME",
+                "cap on a robots.txt Crawl-delay and on the back-off after 429s"),
+    FieldOption(("--max-repeated-segments",), "max_repeated_segments", integer, "N",
+                "skip as a trap a URL whose path repeats one segment more than N times"),
+    FieldOption(("--lease-seconds",), "lease_seconds", duration, "TIME",
+                "a URL leased by a worker that stops renewing it goes back to pending after TIME"),
 )}  # fmt: skip
-"""The options taken from ``CrawlConfig`` with their defaults, by flag."""
+"""The options taken from ``CrawlConfig`` with their defaults, by long flag."""
 
 
 def add_field_options(group: Options, *flags: str) -> None:
@@ -138,19 +157,26 @@ def add_field_options(group: Options, *flags: str) -> None:
 
 def add_output_file_options(group: Options) -> None:
     """Add ``-o/--output`` and ``--format``."""
-    group.add_argument("-o", "--output", default="-", help="output file, '-' for stdout")
+    group.add_argument(
+        "-o", "--output", default="-", metavar="FILE",
+        help=with_default("write the records to FILE, '-' for stdout", "-"),
+    )  # fmt: skip
     group.add_argument(
         "--format", dest="output_format", choices=get_args(OutputFormat),
-        default=default("output_format"), help="(default: %(default)s)",
+        default=default("output_format"),
+        help=with_default("the records' format", default("output_format")),
     )  # fmt: skip
 
 
 def add_seed_options(parser: argparse.ArgumentParser, group: Options) -> None:
     """Add the seed URLs (positional) and ``--seeds-file``."""
-    parser.add_argument("urls", nargs="*", metavar="URL", help="seed URLs (http or https)")
+    parser.add_argument(
+        "urls", nargs="*", metavar="URL",
+        help="seed URLs (http or https); their hosts are the crawl's scope",
+    )  # fmt: skip
     group.add_argument(
         "--seeds-file", action="append", default=[], metavar="FILE",
-        help="file of seed URLs, one per line ('-' for stdin); repeatable",
+        help="read seed URLs from FILE, one a line, '-' for stdin; repeatable",
     )  # fmt: skip
 
 
@@ -160,23 +186,32 @@ def add_fetch_options(group: Options) -> None:
 
 
 def add_depth_option(group: Options) -> None:
-    """Add ``--max-depth`` (part of the crawl's identity, like the scope)."""
+    """Add ``-d/--max-depth`` (part of the crawl's identity, like the scope)."""
     group.add_argument(
-        "--max-depth", dest="max_depth", type=integer, metavar="N",
-        help="follow links at most N hops from a seed",
+        "-d", "--max-depth", dest="max_depth", type=integer, metavar="N",
+        help="follow links at most N hops from a seed, seeds being 0 (default: no limit)",
     )  # fmt: skip
+
+
+SCOPE_OPTIONS = (
+    ("--allow-domain", "allow_domains", "D", "also crawl domain D and its subdomains"),
+    ("--deny-domain", "deny_domains", "D", "never crawl domain D nor its subdomains"),
+    ("--allow", "allow_patterns", "REGEX", "crawl only URLs that match one of these"),
+    ("--deny", "deny_patterns", "REGEX", "never crawl a URL that matches REGEX"),
+)
+"""The scope options: flag, ``CrawlConfig`` field, metavar and help; each is repeatable."""
 
 
 def add_scope_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """Add and return the scope group: allowed and denied domains and patterns."""
-    group = parser.add_argument_group("scope (deny wins over allow)")
-    for flag, field, metavar in (
-        ("--allow-domain", "allow_domains", "D"),
-        ("--deny-domain", "deny_domains", "D"),
-        ("--allow", "allow_patterns", "REGEX"),
-        ("--deny", "deny_patterns", "REGEX"),
-    ):
-        group.add_argument(flag, dest=field, action="append", default=[], metavar=metavar)
+    group = parser.add_argument_group(
+        "scope", "The seeds' hosts are in scope; deny wins over allow."
+    )
+    for flag, field, metavar, text in SCOPE_OPTIONS:
+        group.add_argument(
+            flag, dest=field, action="append", default=[], metavar=metavar,
+            help=f"{text}; repeatable",
+        )  # fmt: skip
     return group
 
 
@@ -185,7 +220,7 @@ def add_host_options(group: Options) -> None:
     add_field_options(group, "--per-host-concurrency", "--delay", "--max-crawl-delay")
 
 
-def add_robots_option(group: Options, text: str = "do not obey robots.txt") -> None:
+def add_robots_option(group: Options, text: str = "do not fetch nor obey robots.txt") -> None:
     """Add ``--ignore-robots``, explained by ``text``."""
     group.add_argument("--ignore-robots", dest="obey_robots", action="store_false", help=text)
 
@@ -194,9 +229,12 @@ def add_sitemap_options(group: Options) -> None:
     """Add ``--sitemap`` and ``--sitemaps-from-robots``."""
     group.add_argument(
         "--sitemap", dest="sitemaps", action="append", default=[], metavar="URL",
-        help="seed from this sitemap (urlset, index, gzipped); repeatable",
+        help="seed from this sitemap (urlset or index, gzipped or not); repeatable",
     )  # fmt: skip
-    group.add_argument("--sitemaps-from-robots", action="store_true")
+    group.add_argument(
+        "--sitemaps-from-robots", action="store_true",
+        help="also seed from the Sitemap: lines of the seed hosts' robots.txt",
+    )  # fmt: skip
 
 
 def add_trap_option(group: Options) -> None:
@@ -204,19 +242,40 @@ def add_trap_option(group: Options) -> None:
     add_field_options(group, "--max-repeated-segments")
 
 
+def add_shared_group(parser: argparse.ArgumentParser, description: str) -> argparse._ArgumentGroup:
+    """Add and return the group of a shared crawl's options (add it last: it ends the help)."""
+    return parser.add_argument_group(SHARED_GROUP, description)
+
+
 def add_shared_target(group: Options) -> None:
     """Add the required ``--state redis://...`` and ``--crawl-id`` of a shared crawl."""
-    group.add_argument("--state", required=True, metavar="URL", help="redis://HOST:PORT/DB")
-    group.add_argument("--crawl-id", required=True, metavar="NAME")
+    group.add_argument(
+        "--state", required=True, metavar="URL",
+        help="the Redis of the crawl: redis://HOST:PORT/DB, rediss://..., unix://...",
+    )  # fmt: skip
+    add_crawl_id_option(group, required=True)
+
+
+def add_crawl_id_option(group: Options, *, required: bool = False) -> None:
+    """Add ``--crawl-id``."""
+    group.add_argument(
+        "--crawl-id", required=required, metavar="NAME",
+        help="the crawl's name in Redis: its keys are under crawler:{NAME}:",
+    )  # fmt: skip
 
 
 def add_worker_options(group: Options) -> None:
-    """Add ``--worker-id``, ``--lease-seconds`` and ``--force``."""
+    """Add ``--worker-id`` and ``--lease-seconds``."""
     group.add_argument(
         "--worker-id", metavar="ID",
-        help="this worker's id in a Redis state (default: host-pid-random)",
+        help="this worker's name in Redis; restarted with the same one, it takes its leases "
+        "over (default: host-pid-random)",
     )  # fmt: skip
     add_field_options(group, "--lease-seconds")
+
+
+def add_force_option(group: Options) -> None:
+    """Add ``--force``."""
     group.add_argument(
         "--force", dest="force_state", action="store_true",
         help="continue a state that belongs to another crawl (other seeds or scope)",
@@ -226,8 +285,13 @@ def add_worker_options(group: Options) -> None:
 def add_logging_options(group: Options, *, quiet: str) -> None:
     """Add ``-q`` (described by ``quiet``), ``-v`` and ``--log-format``."""
     group.add_argument("-q", "--quiet", action="store_true", help=quiet)
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv)")
-    group.add_argument("--log-format", choices=get_args(LogFormat), default="text")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more: -v info, -vv debug"
+    )
+    group.add_argument(
+        "--log-format", choices=get_args(LogFormat), default="text",
+        help=with_default("log lines (and the summary) as text or as JSON objects", "text"),
+    )  # fmt: skip
 
 
 def add_traceback_option(group: Options) -> None:
@@ -239,9 +303,9 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
     """Build the ``CrawlConfig`` the arguments describe (those named after its fields).
 
     Raises:
-        ConfigError: An option value is invalid (the message names it).
+        ConfigError: An option value is invalid (the message names its field).
     """
-    return CrawlConfig.from_options({k: v for k, v in vars(args).items() if k in _FIELDS})
+    return CrawlConfig.from_options({k: v for k, v in vars(args).items() if k in FIELDS})
 
 
 def check_seeds(urls: Sequence[str], seeds_files: Sequence[str]) -> None:

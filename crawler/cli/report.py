@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from crawler.cli import options
 from crawler.cli.errors import ExitStatus, UsageError
+from crawler.cli.parsing import Parser
 from crawler.errors import OutputError
 from crawler.records_io import read_records
 from crawler.report import TOP_PAGES, build_report, format_report
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl report FILE [options]``."""
-    parser = options.Parser(
+    parser = Parser(
         prog="crawl report",
         description="Report on a crawl's output: broken links and the pages that link to "
         "them, redirects worth fixing, slowest and largest pages, pages per depth.",
@@ -29,10 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "file", metavar="FILE", help="a crawl's output (JSON Lines or CSV); '-' for stdin"
     )
-    parser.add_argument("--html", metavar="FILE", help="also write one self-contained HTML file")
+    parser.add_argument(
+        "--html", metavar="FILE", help="also write the report as one self-contained HTML file"
+    )
     parser.add_argument(
         "--top", type=options.count, default=TOP_PAGES, metavar="N",
-        help="how many slowest and largest pages to list (default: %(default)s)",
+        help=options.with_default("how many slowest and largest pages to list", TOP_PAGES),
     )  # fmt: skip
     parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 if links are broken")
     parser.add_argument("-q", "--quiet", action="store_true", help="no text report on stdout")

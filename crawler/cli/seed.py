@@ -14,20 +14,28 @@ from typing import TYPE_CHECKING
 
 from crawler.cli import options
 from crawler.cli.errors import ExitStatus, UsageError
+from crawler.cli.parsing import Parser
 from crawler.config import is_shared
 from crawler.engine import Crawl
 
 if TYPE_CHECKING:
     import argparse
 
+EXAMPLE = (
+    "crawl seed https://example.com/ --sitemap https://example.com/sitemap.xml "
+    "--state redis://127.0.0.1:6379/0 --crawl-id site"
+)
+"""A seeding command line (the help's example; a test parses it)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``crawl seed URL... --state redis://... --crawl-id NAME``."""
-    parser = options.Parser(
+    parser = Parser(
         prog="crawl seed",
         description="Seed a crawl shared by many workers: admit the seed URLs, the pages of "
         "the sitemaps and mark the crawl seeded; workers started with the same --crawl-id "
         "and scope crawl it.",
+        epilog=f"{options.UNITS_NOTE}\n\nexample:\n  {EXAMPLE}",
     )
     seeds = parser.add_argument_group("seeds")
     options.add_seed_options(parser, seeds)
@@ -41,12 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Seeding fetches no page: the option is taken so a seeder's command line can be its
     # workers', as it was before the command had a parser of its own.
     options.add_robots_option(fetching, "accepted as the workers take it; seeding fetches no page")
-    state = parser.add_argument_group("shared state")
-    options.add_shared_target(state)
-    options.add_worker_options(state)
     logging = parser.add_argument_group("logging")
     options.add_logging_options(logging, quiet="log errors only")
     options.add_traceback_option(logging)
+    state = options.add_shared_group(parser, "The crawl to seed; its workers take the same.")
+    options.add_shared_target(state)
+    options.add_worker_options(state)
+    options.add_force_option(state)
     return parser
 
 

@@ -27,7 +27,7 @@ SIZE_UNITS = {
 """Bytes per size unit, by lower-case name."""
 
 DURATION_HELP = "500ms, 30s, 5m, 1h; a bare number is seconds"
-SIZE_HELP = "512k, 10M, 1G (1024-based); a bare number is bytes"
+SIZE_HELP = "512k, 10M, 1G (1024-based, as in wget); a bare number is bytes"
 
 _VALUE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-zA-Z]*)\s*")
 
