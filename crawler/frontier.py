@@ -135,13 +135,17 @@ class Frontier:
         """Return whether ``url`` passes the scheme, length and scope checks (not depth, dedup)."""
         return self.admission.in_scope(url)
 
-    async def check_redirect(self, target: str) -> str | None:
-        """Return ``None`` to follow a redirect to ``target``, or why not to."""
+    async def check_redirect(self, target: str, source: Request) -> str | None:
+        """Return ``None`` to follow ``source``'s redirect to ``target``, or why not to.
+
+        The target is claimed for ``source``: fetched again, ``source`` follows it again.
+        """
         outcome = self.admission.redirect(target)
         if isinstance(outcome, str):
             reason: SkipReason | None = outcome
         else:
-            reason = None if await self._state.claim(outcome.key) else "duplicate"
+            new = await self._state.claim(outcome.key, owner=source.key)
+            reason = None if new else "duplicate"
         if reason is not None:
             self._stats.skip(reason)
         return reason

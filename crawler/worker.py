@@ -99,7 +99,7 @@ class RequestWorker:
             fetched = True
             async with self._gate.slot(request.url) as slot:
                 result = await self._fetcher.fetch(
-                    request, follow=self._follow, defer=PAUSE_STATUSES
+                    request, follow=self._follow_from(request), defer=PAUSE_STATUSES
                 )
                 status = slot.status = result.status
                 if not await self._policy.pause(request, result):
@@ -155,13 +155,17 @@ class RequestWorker:
         )
         self._written.discard(request.key)
 
-    async def _follow(self, target: str) -> str | None:
-        """The redirect check: scope and dedup by the frontier, then robots.txt."""
-        reason = await self._frontier.check_redirect(target)
-        if reason is None and not await self._policy.allows(target):
-            self._stats.skip("robots")
-            return "robots"
-        return reason
+    def _follow_from(self, request: Request) -> FollowCheck:
+        """Return the redirect check of ``request``: admission and dedup, then robots.txt."""
+
+        async def follow(target: str) -> str | None:
+            reason = await self._frontier.check_redirect(target, request)
+            if reason is None and not await self._policy.allows(target):
+                self._stats.skip("robots")
+                return "robots"
+            return reason
+
+        return follow
 
     def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
         if not self._config.respect_nofollow:

@@ -87,6 +87,27 @@ async def test_claim_marks_seen_without_queueing(state):
     assert await state.counts() == StateCounts(pending=0, leased=0, done=0, seen=1)
 
 
+async def test_a_claimed_target_stays_its_claimers(state):
+    """A redirect's target, claimed for its source, is followed again when the source is."""
+    assert await state.claim("http://h/to", owner="http://h/from") is True
+    assert await state.claim("http://h/to", owner="http://h/from") is True  # fetched again
+    assert await state.claim("http://h/to", owner="http://h/other") is False
+    assert await state.claim("http://h/to") is False
+    await state.add([req("page")])
+    assert await state.claim("http://h/page", owner="http://h/from") is False  # a link's own
+    assert await state.counts() == StateCounts(pending=1, leased=0, done=0, seen=2)
+
+
+async def test_a_claim_survives_a_reopen(tmp_path, clock):
+    path = str(tmp_path / "state.db")
+    first = open_state(path, clock=clock)
+    async with first:
+        assert await first.claim("http://h/to", owner="http://h/from") is True
+    async with open_state(path, clock=clock) as second:
+        assert await second.claim("http://h/to", owner="http://h/from") is True
+        assert await second.claim("http://h/to", owner="http://h/x") is False
+
+
 async def test_lease_is_fifo_and_keeps_depth_and_parent(state):
     await state.add([req("a"), req("b", 2, "http://h/a"), req("c")])
     assert await state.lease(2, lease_seconds=LEASE) == [req("a"), req("b", 2, "http://h/a")]

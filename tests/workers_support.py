@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from crawler.shared.admin import export_records
 from crawler.shared.state import RedisState
@@ -39,16 +40,18 @@ class Workers:
 
     async def exported(self) -> list[str]:
         """Return the URLs of ``crawl export``'s records, in order."""
-        state = RedisState(self.redis_url, self.crawl_id, namespace=TEST_NAMESPACE)
-        await state.open()
+        return [record["url"] for record in await self.exported_records()]
+
+    async def exported_records(self) -> list[dict[str, Any]]:
+        """Return ``crawl export``'s records, in order."""
         path = self.tmp_path / "all.jsonl"
-        sink = open_sink(str(path), "jsonl")
-        try:
-            await export_records(state, sink)
-        finally:
-            sink.close()
-            await state.close()
-        return urls_in(path)
+        async with RedisState(self.redis_url, self.crawl_id, namespace=TEST_NAMESPACE) as state:
+            sink = open_sink(str(path), "jsonl")
+            try:
+                await export_records(state, sink)
+            finally:
+                sink.close()
+        return [json.loads(line) for line in path.read_text().splitlines()]
 
     async def leases_of(self, worker_id: str) -> int:
         """Return how many leases ``worker_id`` holds now."""

@@ -313,6 +313,17 @@ for i, key in ipairs(KEYS) do redis.call('ZADD', key, 'XX', deadline, ARGV[i + 2
 return #KEYS
 """
 
+CLAIM: Final = """
+-- KEYS: seen claims   ARGV: fingerprint, owner fingerprint ('' for none)
+-- Returns 1 if the key was new (it is then owned by the owner), or already the owner's.
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+  return 1
+end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then return 1 end
+return 0
+"""
+
 NOW: Final = """
 return tostring(clock(ARGV[1]))
 """
@@ -333,6 +344,7 @@ SCRIPTS: Final = {
     "slot_pause": SLOT_PAUSE,
     "slot_renew": SLOT_RENEW,
     "now": NOW,
+    "claim": CLAIM,
 }
 """Script name → body without the prelude; ``script()`` returns the runnable text."""
 

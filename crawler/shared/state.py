@@ -17,6 +17,7 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``errors``      HASH     error class → count
 ``scope``       SET      the seeds' hosts, so a worker without seeds has the same scope
 ``polite``      HASH     ``origin|next`` start time, ``origin|delay``, ``origin|backoff``
+``claims``      HASH     redirect target fingerprint → the claiming request's fingerprint
 ``slots:ORIGIN``  ZSET   a request in flight to the origin → deadline (politeness)
 ``wanted:ORIGIN`` STRING  exists (with a TTL) while a worker waits for a slot there
 ==============  =======  ==========================================================
@@ -185,9 +186,12 @@ class RedisState(StateLifecycle):
             admitted += (chunk[int(n) - 1] for n in positions)
         return admitted
 
-    async def claim(self, key: str) -> bool:
-        """Mark ``key`` seen without queueing it; ``True`` if no worker had seen it."""
-        return bool(await reply(self.client.sadd(self.keys.seen, fingerprint_bytes(key))))
+    async def claim(self, key: str, *, owner: str | None = None) -> bool:
+        """Mark ``key`` seen without queueing it; ``True`` if new or ``owner``'s already."""
+        holder = b"" if owner is None else fingerprint_bytes(owner)
+        args = [fingerprint_bytes(key), holder]
+        keys = [self.keys.seen, self.keys.claims]
+        return bool(await self.connection.run_script("claim", keys, args))
 
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` requests."""

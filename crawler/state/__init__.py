@@ -86,8 +86,19 @@ class StateBackend(Protocol):
     async def add(self, requests: Sequence[Request]) -> list[Request]:
         """Admit the requests whose key was never seen; return those admitted, in order."""
 
-    async def claim(self, key: str) -> bool:
-        """Mark ``key`` seen without queueing it; return ``True`` if it was new."""
+    async def claim(self, key: str, *, owner: str | None = None) -> bool:
+        """Mark ``key`` seen without queueing it (a redirect's target).
+
+        Args:
+            key: The canonical key to claim.
+            owner: The key of the request whose redirect leads there: a target claimed
+                by a request stays its own, so that the request fetched again (a resume,
+                a retry after a 429/503, a dead worker's lease taken over) follows its
+                redirect again instead of finding the target a duplicate.
+
+        Returns:
+            ``True`` if ``key`` was new, or was claimed before by the same ``owner``.
+        """
 
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` pending requests."""

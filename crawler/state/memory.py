@@ -23,6 +23,7 @@ class MemoryState(StateLifecycle):
         self._pending: deque[Request] = deque()
         self._leased: dict[str, tuple[Request, float]] = {}
         self._seen: set[int] = set()
+        self._claims: dict[int, int] = {}  # a redirect target → the request claiming it
         self._done = 0
         self._identity: str | None = None
         self._now = clock
@@ -49,9 +50,14 @@ class MemoryState(StateLifecycle):
         self._pending.extend(admitted)
         return admitted
 
-    async def claim(self, key: str) -> bool:
-        """Mark ``key`` seen; return ``True`` if it was new."""
-        return self._mark(key)
+    async def claim(self, key: str, *, owner: str | None = None) -> bool:
+        """Mark ``key`` seen; ``True`` if it was new or ``owner`` claimed it before."""
+        digest, holder = fingerprint(key), None if owner is None else fingerprint(owner)
+        if self._mark(key):
+            if holder is not None:
+                self._claims[digest] = holder
+            return True
+        return holder is not None and self._claims.get(digest) == holder
 
     async def lease(self, limit: int, *, lease_seconds: float) -> list[Request]:
         """Return expired leases to pending, then claim up to ``limit`` pending requests."""

@@ -96,11 +96,11 @@ class SqliteState(StateLifecycle):
         self._remember(r.key for r in fresh)
         return admitted
 
-    async def claim(self, key: str) -> bool:
-        """Mark ``key`` seen without queueing it; return ``True`` if it was new."""
-        if key in self._recent:
+    async def claim(self, key: str, *, owner: str | None = None) -> bool:
+        """Mark ``key`` seen without queueing it; ``True`` if new or ``owner``'s already."""
+        if key in self._recent and owner is None:
             return False
-        new = await self._call(self._ready().claim, key)
+        new = await self._call(self._ready().claim, key, owner)
         self._remember((key,))
         return new
 
@@ -203,14 +203,21 @@ class _Store:
         self._maybe_commit()
         return admitted
 
-    def claim(self, key: str) -> bool:
+    def claim(self, key: str, owner: str | None) -> bool:
+        # A claimed row keeps its owner (the redirecting request's key) in ``parent``.
         self._write()
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO requests (key, url, state) VALUES (?, '', 3)", (key,)
+            "INSERT OR IGNORE INTO requests (key, url, parent, state) VALUES (?, '', ?, 3)",
+            (key, owner),
         )
         self._counts[3] += cursor.rowcount
         self._maybe_commit()
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return True
+        if owner is None:
+            return False
+        row = self._db.execute("SELECT state, parent FROM requests WHERE key = ?", (key,))
+        return tuple(row.fetchone()) == (3, owner)
 
     def lease(self, limit: int, lease_seconds: float) -> list[Request]:
         now = self._clock()
