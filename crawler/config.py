@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -26,11 +27,18 @@ DEFAULT_USER_AGENT = f"crawler/{__version__} (python asyncio crawler)"
 MIB = 1024 * 1024
 
 
+MAX_CONCURRENCY = 10_000
+"""Consumer tasks at most: far past what one process can keep busy (each holds a socket and
+a buffer), and short of a typo like ``--concurrency 99999999999999999999``."""
+
+
 def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}, got {value!r}")
@@ -159,6 +167,8 @@ class CrawlConfig:
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
             _integer(name, getattr(self, name), minimum=1)
+        if self.concurrency > MAX_CONCURRENCY:
+            raise ConfigError(f"concurrency must be <= {MAX_CONCURRENCY}, got {self.concurrency}")
         for name in ("queue_size", "max_pages"):
             _integer(name, getattr(self, name), minimum=1)
         for name in ("max_depth", "retries", "max_redirects"):
@@ -176,6 +186,8 @@ class CrawlConfig:
             raise ConfigError(f"output_format must be 'jsonl' or 'csv', got {self.output_format!r}")
         if not self.user_agent.strip():
             raise ConfigError("user_agent must not be empty")
+        if any(c in self.user_agent for c in "\r\n\0"):
+            raise ConfigError("user_agent must not contain CR, LF or NUL (a header value)")
         _fields(self.fields)
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")

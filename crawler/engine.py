@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from crawler.config import CrawlConfig
 from crawler.coordination import LocalCoordinator, open_backend
-from crawler.errors import OutputClosed
+from crawler.errors import CrawlerError, OutputClosed, WriteError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.host_policy import HostPolicy
@@ -83,7 +83,7 @@ class Crawl:
         self.config = config = config or CrawlConfig()
         seeds = list(seeds)
         for url in seeds:
-            validate_seed(url)  # a bad seed is the caller's mistake: raise, don't skip
+            validate_seed(url, max_length=config.max_url_length)  # the caller's mistake: raise
         self._on_page = on_page
         self._stats = StatsRecorder()
         scope = Scope(config)
@@ -160,7 +160,7 @@ class Crawl:
                     self._fetcher = fetcher
                     await self._supervise(fetcher)
             finally:
-                self._sink.close()
+                self._close_output()
         return self._result()
 
     async def seed(self) -> int:
@@ -183,6 +183,13 @@ class Crawl:
                     await self._coordinator.seeding_done()
         self._result()
         return self._frontier.outstanding
+
+    def _close_output(self) -> None:
+        try:
+            self._sink.close()
+        except WriteError as exc:
+            if self._failure is None:  # else the first failure is the one to tell
+                self._failure = exc
 
     def _claim_run(self) -> None:
         if self._started:
@@ -289,7 +296,10 @@ class Crawl:
             self._output_closed = True
             self.stop()
             return
-        log.error("crawler bug, stopping the crawl", exc_info=exc)
+        if isinstance(exc, CrawlerError):  # an operational failure: run() raises it, once
+            log.debug("stopping the crawl: %s", exc)
+        else:
+            log.error("crawler bug, stopping the crawl", exc_info=exc)
         if self._failure is None:
             self._failure = exc
         self.stop()

@@ -10,7 +10,8 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     ├── ConfigError (ValueError)      an invalid option; the message names the option
     ├── SeedError (ValueError)        a seed that is not an http(s) URL; carries ``url``
     ├── OutputError (OSError)         the output cannot be opened or written
-    │   └── OutputClosed              its reader went away (``crawl ... | head``): the crawl stops
+    │   ├── OutputClosed              its reader went away (``crawl ... | head``): the crawl stops
+    │   └── WriteError                writing it failed mid-crawl (disk full, I/O error)
     ├── RecordsError (ValueError)     a crawl's output cannot be read back (``crawl report``)
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
@@ -42,6 +43,10 @@ class OutputError(CrawlerError, OSError):
 
 class OutputClosed(OutputError):
     """The reader of the output closed it (a pipe to ``head``): a way to stop, not a failure."""
+
+
+class WriteError(OutputError):
+    """Writing the output failed mid-crawl (a full disk, an I/O error): not bad input."""
 
 
 class RecordsError(CrawlerError, ValueError):

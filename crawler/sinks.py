@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -9,7 +10,7 @@ import os
 import sys
 from typing import IO, TYPE_CHECKING, Protocol
 
-from crawler.errors import OutputClosed, OutputError
+from crawler.errors import OutputClosed, OutputError, WriteError
 from crawler.models import RECORD_FIELDS
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class _FileSink:
             self._closed_by_reader()
             raise OutputClosed(f"the reader of {self._path!r} closed it") from None
         except OSError as exc:
-            raise OutputError(f"cannot write output {self._path!r}: {exc}") from None
+            raise WriteError(f"cannot write output {self._path!r}: {_cause(exc)}") from None
 
     def _closed_by_reader(self) -> None:
         """Send what stdout still holds to /dev/null, so no later flush fails on the pipe.
@@ -73,14 +74,26 @@ class _FileSink:
             os.dup2(os.open(os.devnull, os.O_WRONLY), self._file.fileno())
 
     def close(self) -> None:
-        """Flush, and close the file unless it is stdout."""
+        """Flush, and close the file unless it is stdout.
+
+        Raises:
+            WriteError: What was buffered could not be written.
+        """
         try:
             self._file.flush()
         except BrokenPipeError:
             self._closed_by_reader()
+        except OSError as exc:
+            raise WriteError(f"cannot write output {self._path!r}: {_cause(exc)}") from None
         finally:
             if self._owned:
-                self._file.close()
+                with contextlib.suppress(OSError):  # the flush above said what went wrong
+                    self._file.close()
+
+
+def _cause(exc: OSError) -> str:
+    """Return an OS error's cause in words (``No space left on device``)."""
+    return exc.strerror or str(exc)
 
 
 def encode_record(record: Record) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from functools import lru_cache
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -18,13 +20,24 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _CANONICAL_CACHE_SIZE = 2**17
 
 
-def validate_seed(url: str) -> str:
-    """Return ``url`` stripped if it is an absolute http(s) URL with a host.
+MAX_SEED_LENGTH: Final = 2048
+"""Characters in a seed at most: the default ``max_url_length``, and what browsers and most
+servers take; a longer seed is a mistake (a pasted file, a trap), not a page."""
+
+_ASCII_HOST: Final = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")
+"""A host name or IPv4 address, or an IPv6 address as ``urlsplit`` gives it (no brackets)."""
+
+
+def validate_seed(url: str, *, max_length: int = MAX_SEED_LENGTH) -> str:
+    """Return ``url`` stripped if it is an absolute http(s) URL with a valid host.
 
     Raises:
-        SeedError: The URL is not absolute, not http(s), or has no host.
+        SeedError: The URL is not absolute, not http(s), longer than ``max_length``, or
+            its host is missing or not a host name (``127.0.0.1%00evil``).
     """
     candidate = url.strip()
+    if len(candidate) > max_length:
+        raise SeedError(url[:80] + "...", f"longer than {max_length} characters")
     try:
         parts = urlsplit(candidate)
         parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
@@ -34,7 +47,19 @@ def validate_seed(url: str) -> str:
         raise SeedError(url, "not an http or https URL")
     if not parts.hostname:
         raise SeedError(url, "no host")
+    if not _valid_host(parts.hostname):
+        raise SeedError(url, f"invalid host {parts.hostname!r}")
     return candidate
+
+
+def _valid_host(host: str) -> bool:
+    if host.isascii():
+        return _ASCII_HOST.fullmatch(host) is not None
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def defragment(url: str) -> str:

@@ -8,7 +8,8 @@ export and delete one; ``crawl help [COMMAND]`` is ``crawl [COMMAND] --help``.
 Exit status (``ExitStatus``): 0 the command ran, 1 an internal error (a bug: one line that
 names it, ``--traceback`` for the traceback) or (with ``--fail-on-broken``) broken links
 found, 2 bad input (usage, a malformed URL, an invalid option, an unreadable seeds file or
-unwritable output, a state of another crawl or a corrupt one: any ``CrawlerError``), 130
+unwritable output, a state of another crawl or a corrupt one: any other ``CrawlerError``;
+a ``WriteError``, the output failing mid-crawl, is 1), 130
 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
 """
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from crawler.cli import admin, crawl, options, parsing, report, seed
 from crawler.cli.errors import ExitStatus, UsageError, report_error, report_internal_error
 from crawler.cli.options import config_from_args
-from crawler.errors import ConfigError, CrawlerError
+from crawler.errors import ConfigError, CrawlerError, WriteError
 from crawler.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ def run(command: Command, argv: Sequence[str]) -> int:
     except ConfigError as exc:
         flags = parsing.flags_of_fields(parser, options.FIELDS)
         return report_error(UsageError(parsing.cli_message(str(exc), flags)), traceback=traceback)
+    except WriteError as exc:  # a full disk or an I/O error mid-crawl: not bad input
+        return report_error(exc, traceback=traceback, status=ExitStatus.ERROR)
     except (UsageError, CrawlerError) as exc:
         return report_error(exc, traceback=traceback)
     except KeyboardInterrupt:

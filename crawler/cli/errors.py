@@ -33,12 +33,16 @@ class UsageError(Exception):
     """Bad command-line input: reported in one line, exit status 2."""
 
 
-def report_error(exc: BaseException, *, traceback: bool) -> ExitStatus:
-    """Print ``crawl: error: MESSAGE`` (after the traceback if asked); return ``USAGE``."""
+def report_error(
+    exc: BaseException, *, traceback: bool, status: ExitStatus = ExitStatus.USAGE
+) -> ExitStatus:
+    """Print ``crawl: error: MESSAGE`` in one line (after the traceback if asked); return
+    ``status`` (``USAGE`` for bad input)."""
     if traceback:
         log.exception("error")
-    print(f"crawl: error: {exc}", file=sys.stderr)
-    return ExitStatus.USAGE
+    message = " ".join(str(exc).split())  # a library's multi-line message on one line
+    print(f"crawl: error: {message}", file=sys.stderr)
+    return status
 
 
 def report_internal_error(exc: BaseException, *, traceback: bool) -> ExitStatus:
