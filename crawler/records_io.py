@@ -23,7 +23,7 @@ import os
 from typing import IO, TYPE_CHECKING, Final
 
 from crawler.errors import RecordsError
-from crawler.sinks import open_sink
+from crawler.sinks import FORMULA_STARTS, open_sink
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -173,13 +173,22 @@ def _csv_records(lines: Iterator[str], source: str, *, lenient: bool) -> Iterato
         yield dict(row) if lenient else _typed(row, source, reader.line_num)
 
 
+def _text(cell: str) -> str | None:
+    """Return a CSV cell's text: ``None`` when empty, a neutralized formula restored."""
+    if cell == "":
+        return None
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
+
+
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield first
     yield from rest
 
 
 def _typed(row: dict[str, str], source: str, number: int) -> Record:
-    record: Record = {k: (v if v != "" else None) for k, v in row.items()}
+    record: Record = {k: _text(v) for k, v in row.items()}
     try:
         for name in _INTEGERS:
             if record.get(name) is not None:

@@ -8,7 +8,7 @@ import io
 import json
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Final, Protocol
 
 from crawler.errors import OutputClosed, OutputError, WriteError
 from crawler.models import RECORD_FIELDS
@@ -135,10 +135,22 @@ class CsvSink(_FileSink):
         return self._owned and self._file.tell() > 0
 
 
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet run a cell as a formula (OWASP's CSV injection list): such a
+cell is written with a leading ``'``, which spreadsheets show as text and hide."""
+
+
 def _flat(record: Record) -> Record:
-    """Return ``record`` with lists and mappings (``outlinks``) as JSON text, one CSV cell each."""
+    """Return ``record`` ready for CSV: lists and mappings (``outlinks``) as JSON text, one
+    cell each, and text a spreadsheet would run as a formula neutralized with a ``'``."""
     nested = (list, tuple, dict)
-    return {k: json.dumps(v) if isinstance(v, nested) else v for k, v in record.items()}
+    return {k: _cell(json.dumps(v) if isinstance(v, nested) else v) for k, v in record.items()}
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def open_sink(path: str | None, output_format: OutputFormat, *, append: bool = False) -> Sink:

@@ -43,3 +43,21 @@ def test_append_keeps_existing_lines(tmp_path):
 def test_unwritable_path_is_an_output_error(tmp_path):
     with pytest.raises(OutputError, match=r"^cannot open output '.*/missing/o.jsonl': "):
         open_sink(str(tmp_path / "missing" / "o.jsonl"), "jsonl")
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralized_and_read_back(tmp_path):
+    from crawler.records_io import read_records
+
+    out = tmp_path / "out.csv"
+    sink = open_sink(str(out), "csv")
+    titles = ["=HYPERLINK(\"http://evil\")", "+1", "-2 reasons", "@SUM(A1)", "\tx", "fine", "a=b"]
+    sink.write([{"url": f"http://h/{i}", "title": t, "links": -1} for i, t in enumerate(titles)])
+    sink.close()
+    cells = [row.split(",", 1)[1] for row in out.read_text().splitlines()[1:]]
+    assert [c.split(",")[0].strip('"') for c in cells] == [
+        "'=HYPERLINK(\"\"http://evil\"\")", "'+1", "'-2 reasons", "'@SUM(A1)", "'\tx", "fine", "a=b",
+    ]  # fmt: skip
+    with out.open(newline="") as lines:
+        records = list(read_records(lines, str(out)))
+    assert [r["title"] for r in records] == titles
+    assert {r["links"] for r in records} == {-1}  # numbers are not text: left as they are

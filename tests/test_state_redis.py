@@ -302,3 +302,9 @@ async def test_an_invalid_redis_url_is_a_state_error() -> None:
     state = RedisState("redis://127.0.0.1:port/0", "x")
     with pytest.raises(StateError, match=r"^invalid Redis URL 'redis://127.0.0.1:port/0': "):
         await state.open()
+
+
+@pytest.mark.parametrize("prefix", ["", "crawler:{c}:nested", "a*", "two words"])
+def test_a_prefix_that_could_reach_other_crawls_is_refused(prefix: str) -> None:
+    with pytest.raises(StateError, match=r"^invalid prefix "):
+        RedisState(f"redis://127.0.0.1:6379/0?prefix={prefix}", "c")

@@ -97,6 +97,9 @@ def split_namespace(url: str, namespace: str) -> tuple[str, str]:
     prefixes = [value for name, value in query if name == "prefix"]
     if not prefixes:
         return url, namespace
+    if not prefixes[-1] or any(c in prefixes[-1] for c in ":{}*?[]\\ "):
+        # a namespace with ':' or braces could reach into another crawl's keys (purge!)
+        raise StateError(f"invalid prefix {prefixes[-1]!r}: empty, or with :{{}}*?[]\\ or spaces")
     rest = urlencode([(name, value) for name, value in query if name != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefixes[-1]
 
