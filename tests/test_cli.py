@@ -19,7 +19,10 @@ CRAWL = [sys.executable, "-m", "crawler"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CRAWL, *args], capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [*CRAWL, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
 
 
 async def run_async(*args: str) -> tuple[int, str]:
@@ -60,7 +63,11 @@ def test_version():
         ),
         (["http://x", "-o", "/nonexistent/dir/out.jsonl"], None),
         (["--seeds-file", "/nonexistent/seeds.txt"], None),
-        ([], "crawl: error: no seed URL given (pass URLs, --seeds-file or --sitemap)"),
+        (
+            [],
+            "crawl: error: no seed URL given (pass URLs, --seeds-file or --sitemap, "
+            "or pipe URLs to stdin)",
+        ),
         (
             ["--bogus", "http://x"],
             "crawl: error: unrecognized arguments: --bogus; see 'crawl --help'",

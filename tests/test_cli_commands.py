@@ -144,9 +144,9 @@ FETCH_DEFAULTS = {
 @pytest.mark.parametrize(
     ("argv", "defaulted"),
     [
-        ([], {**FETCH_DEFAULTS, "--concurrency": "concurrency", "--format": "output_format"}),
+        ([], {**FETCH_DEFAULTS, "--concurrency": "concurrency"}),
         (["seed"], FETCH_DEFAULTS),
-        (["export"], {"--format": "output_format"}),
+        (["export"], {}),
     ],
 )
 def test_help_shows_the_defaults_of_crawl_config(argv, defaulted, capsys):
@@ -156,6 +156,11 @@ def test_help_shows_the_defaults_of_crawl_config(argv, defaulted, capsys):
         assert re.search(rf"{re.escape(flag)} \S+ (?:(?! --).)*?\(default: {value}\)", text), flag
     if not argv:
         assert "-c N, --concurrency N most requests in flight at once (default: 16)" in text
+    if argv != ["seed"]:
+        assert (
+            "--format {jsonl,csv} the records' format (default: from -o's extension: csv for "
+            f".csv, else {CONFIG_DEFAULTS['output_format']})"
+        ) in text
 
 
 def test_options_not_given_leave_crawl_config_defaults():

@@ -62,7 +62,8 @@ def export(args: argparse.Namespace) -> int:
     """Write the shared crawl's records to ``--output``."""
     from crawler.shared.admin import export as export_crawl
 
-    count = asyncio.run(export_crawl(args.state, args.crawl_id, args.output, args.output_format))
+    output_format = options.output_format(args)
+    count = asyncio.run(export_crawl(args.state, args.crawl_id, args.output, output_format))
     print(f"crawl: exported {count} records", file=sys.stderr)
     return ExitStatus.OK
 

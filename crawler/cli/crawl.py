@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 from typing import TYPE_CHECKING
 
@@ -30,10 +31,10 @@ if TYPE_CHECKING:
 
 EXAMPLES = """\
 examples:
-  # crawl a site into a file, one JSON object a line
+  # crawl a site into a file: JSON Lines, or CSV for a .csv file
   crawl https://example.com/ -o pages.jsonl
-  # at most 3 links deep and 1000 pages
-  crawl https://example.com/ -d 3 -n 1000 -o pages.jsonl
+  # at most 3 links deep and 1000 pages, as CSV
+  crawl https://example.com/ -d 3 -n 1000 -o pages.csv
   # check links in CI: exit 1 on a broken link, then list them with the pages linking to them
   crawl https://example.com/ -q --include-links --fail-on-broken -o links.jsonl \\
     || crawl report links.jsonl
@@ -46,6 +47,9 @@ examples:
 
 EPILOG = f"""{EXAMPLES}
 {options.UNITS_NOTE}
+
+Without URL, --seeds-file or --sitemap, the seed URLs are read from stdin when it is a pipe \
+or a file: 'crawl -o pages.jsonl < urls.txt'.
 
 'crawl report FILE' reports on a crawl's output; 'crawl seed|status|export|purge' seed, \
 watch, export and delete a crawl shared through Redis; 'crawl help COMMAND' shows the \
@@ -184,10 +188,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the crawl ``args`` describe; return the exit status."""
     if args.resume_info:
         return _resume_info(args.state)
-    _check_inputs(args)
+    seed_files = seed_files_of(args, stdin_is_piped())
+    _check_inputs(args, seed_files)
     config = options.config_from_args(args)
     _check_stats_json(args.stats_json)
-    crawler = Crawl(args.urls, config, seed_files=args.seeds_file)
+    crawler = Crawl(args.urls, config, seed_files=seed_files)
     display = _display(args, crawler)
     with display or contextlib.nullcontext():
         stats, signum = asyncio.run(_run(crawler, display))
@@ -204,11 +209,36 @@ def run(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
+def stdin_is_piped() -> bool:
+    """Return whether stdin is a pipe, a socket or a file: something that may hold seeds.
+
+    Not a terminal (a person would have to type the URLs), nor ``/dev/null`` (a service's
+    stdin), nor closed.
+    """
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # None, closed, or no file (a test's)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISREG(mode)
+
+
+def seed_files_of(args: argparse.Namespace, piped: bool) -> list[str]:
+    """Return the seeds files: ``--seeds-file``, else stdin if ``piped`` and nothing else seeds.
+
+    A worker of a shared crawl never reads stdin unasked: it may start without seeds and
+    wait for them, and its stdin (``ssh host crawl ...``) is no list of URLs.
+    """
+    seeded = args.seeds_file or args.urls or args.sitemaps or is_shared(args.state)
+    return list(args.seeds_file) if seeded or not piped else ["-"]
+
+
+def _check_inputs(args: argparse.Namespace, seed_files: list[str]) -> None:
     # A worker of a shared crawl may start without seeds: it waits for them.
-    if not (args.urls or args.seeds_file or args.sitemaps or is_shared(args.state)):
-        raise UsageError("no seed URL given (pass URLs, --seeds-file or --sitemap)")
-    options.check_seeds(args.urls, args.seeds_file)
+    if not (args.urls or seed_files or args.sitemaps or is_shared(args.state)):
+        raise UsageError(
+            "no seed URL given (pass URLs, --seeds-file or --sitemap, or pipe URLs to stdin)"
+        )
+    options.check_seeds(args.urls, seed_files)
 
 
 async def _run(crawler: Crawl, display: Display | None) -> tuple[CrawlStats, int | None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -37,6 +38,14 @@ FIELDS = frozenset(f.name for f in dataclasses.fields(CrawlConfig))
 
 SHARED_GROUP = "shared crawls (Redis)"
 """The title of the group of a shared crawl's options, the last of each command's help."""
+
+FORMAT_OF_EXTENSION: dict[str, OutputFormat] = {
+    ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+}  # fmt: skip
+"""The format an ``-o`` file's extension (any case) picks when ``--format`` is not given."""
+
+DEFAULT_FORMAT: OutputFormat = _DEFAULTS["output_format"]
+"""The format of stdout and of an ``-o`` file of another extension."""
 
 UNITS_NOTE = f"Durations (TIME): {units.DURATION_HELP}. Sizes (SIZE): {units.SIZE_HELP}."
 """How the help of a command with TIME or SIZE options explains them."""
@@ -156,16 +165,24 @@ def add_field_options(group: Options, *flags: str) -> None:
 
 
 def add_output_file_options(group: Options) -> None:
-    """Add ``-o/--output`` and ``--format``."""
+    """Add ``-o/--output`` and ``--format`` (by default, the one ``-o``'s extension names)."""
     group.add_argument(
         "-o", "--output", default="-", metavar="FILE",
         help=with_default("write the records to FILE, '-' for stdout", "-"),
     )  # fmt: skip
     group.add_argument(
         "--format", dest="output_format", choices=get_args(OutputFormat),
-        default=default("output_format"),
-        help=with_default("the records' format", default("output_format")),
+        help="the records' format (default: from -o's extension: csv for .csv, "
+        f"else {DEFAULT_FORMAT})",
     )  # fmt: skip
+
+
+def output_format(args: argparse.Namespace) -> OutputFormat:
+    """Return ``--format``, else the format ``-o``'s extension names, else the default."""
+    chosen: OutputFormat | None = args.output_format
+    if chosen is None:
+        chosen = FORMAT_OF_EXTENSION.get(os.path.splitext(args.output)[1].lower())
+    return chosen or DEFAULT_FORMAT
 
 
 def add_seed_options(parser: argparse.ArgumentParser, group: Options) -> None:
@@ -305,7 +322,10 @@ def config_from_args(args: argparse.Namespace) -> CrawlConfig:
     Raises:
         ConfigError: An option value is invalid (the message names its field).
     """
-    return CrawlConfig.from_options({k: v for k, v in vars(args).items() if k in FIELDS})
+    values = {k: v for k, v in vars(args).items() if k in FIELDS}
+    if "output_format" in values:
+        values["output_format"] = output_format(args)
+    return CrawlConfig.from_options(values)
 
 
 def check_seeds(urls: Sequence[str], seeds_files: Sequence[str]) -> None:
