@@ -10,7 +10,10 @@
   attempts only.
 - **429 and 503**: ``pause`` hands the request back to the scheduler with its origin
   paused for ``Retry-After`` or the back-off, while retries last, instead of sleeping in
-  a consumer; the host gate is told of the pause too.
+  a consumer; the host gate is told of the pause too. A ``Retry-After`` beyond
+  ``max_retry_after`` gives that URL up at once (the record says why), without pausing the
+  origin; an origin that answers so ``UNAVAILABLE_AFTER`` times running is *unavailable*
+  for the rest of the run: its other pages are recorded as ``host_unavailable``, unrequested.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 PAUSE_STATUSES: Final = frozenset({429, 503})
 """Statuses that pause the origin and hand the request back, rather than retry in place."""
 
+UNAVAILABLE_AFTER: Final = 3
+"""Answers in a row with a ``Retry-After`` beyond the cap after which an origin is given up:
+one may be a blip; three say "not today", and asking again only holds its pages up."""
+
 
 class HostPolicy:
     """Robots.txt, the per-host page cap and 429/503 pauses, around the per-host scheduler.
@@ -62,6 +69,8 @@ class HostPolicy:
         )
         self.scheduler = HostScheduler(slots, capacity, self.admit)
         self._host_pages: Counter[str] = Counter()
+        self._put_off: Counter[str] = Counter()  # origin → Retry-After beyond the cap, in a row
+        self._unavailable: dict[str, FetchResult] = {}  # origin → the answer that gave it up
 
     def admit(self, request: Request) -> SkipReason | None:
         """Decide, just before a request takes its host's slot, whether to skip it."""
@@ -95,23 +104,52 @@ class HostPolicy:
         """Return whether robots.txt lets a redirect go to ``url`` (always, when ignored)."""
         return not self._config.obey_robots or await self.robots.allowed(url)
 
-    async def pause(self, request: Request, result: FetchResult) -> bool:
+    def unavailable(self, request: Request) -> FetchResult | None:
+        """Return the result to record for ``request`` if its origin was given up, else ``None``."""
+        gave_up = self._unavailable.get(origin_of(request.url))
+        if gave_up is None:
+            return None
+        detail = f"not requested: its origin answered {UNAVAILABLE_AFTER} times to come back later"
+        return replace(
+            gave_up, request=request, final_url=request.url, status=None, headers={}, body=b"",
+            elapsed=0.0, error="host_unavailable", error_detail=detail,
+        )  # fmt: skip
+
+    async def pause(self, request: Request, result: FetchResult) -> FetchResult | None:
         """Hand a 429/503 back to the scheduler with its origin paused, while retries last.
 
         Returns:
-            Whether the request was handed back (it is then not finished).
+            ``None`` when the request was handed back; else the result to finish it with.
         """
-        if result.status not in PAUSE_STATUSES or request.attempt >= self._config.retries:
-            return False
-        retry_after = parse_retry_after(result.headers.get("Retry-After"), datetime.now(UTC))
+        origin = origin_of(request.url)
+        if result.status not in PAUSE_STATUSES:
+            self._put_off.pop(origin, None)
+            return result
+        header = result.headers.get("Retry-After")
+        retry_after = parse_retry_after(header, datetime.now(UTC))
+        if retry_after is not None and retry_after > self._config.max_retry_after:
+            return self._give_up(origin, result, header)
+        if request.attempt >= self._config.retries:
+            return result
         pause = retry_delay(
             request.attempt,
             backoff=self._config.backoff,
             retry_after=retry_after,
             cap=self._config.max_retry_after,
         )
-        origin = origin_of(request.url)
         log.info("%s answered %s: pausing %s for %.2fs", request.url, result.status, origin, pause)
         self.scheduler.requeue(replace(request, attempt=request.attempt + 1), pause)
         await self._gate.pause(request.url, pause)
-        return True
+        return None
+
+    def _give_up(self, origin: str, result: FetchResult, header: str | None) -> FetchResult:
+        """Give a URL up at once: waiting as long as its server asks would stall its origin."""
+        cap = self._config.max_retry_after
+        detail = f"Retry-After: {header} is beyond --max-retry-after {cap:g}s: not retried"
+        self._put_off[origin] += 1
+        if self._put_off[origin] >= UNAVAILABLE_AFTER and origin not in self._unavailable:
+            log.warning(
+                "%s asked %d times to come back later: giving it up", origin, UNAVAILABLE_AFTER
+            )
+            self._unavailable[origin] = result
+        return replace(result, error_detail=detail)

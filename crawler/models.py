@@ -20,6 +20,7 @@ ErrorKind = Literal[
     "too_many_redirects",  # more than max_redirects hops, or a loop
     "bad_redirect",  # a redirect to a non-http scheme or without Location
     "callback",  # the user's on_page callback raised
+    "host_unavailable",  # not requested: its origin asked, again and again, to come back later
 ]
 """The closed set of ``error`` classes a record can carry."""
 

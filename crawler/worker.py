@@ -96,14 +96,19 @@ class RequestWorker:
             if rules is not None and not self._policy.allowed(rules, request):
                 await self.skip(request, "robots")
                 return
+            given_up = self._policy.unavailable(request)
+            if given_up is not None:
+                await self._finish(request, given_up, None)
+                return
             fetched = True
             async with self._gate.slot(request.url) as slot:
                 result = await self._fetcher.fetch(
                     request, follow=self._follow_from(request), defer=PAUSE_STATUSES
                 )
                 status = slot.status = result.status
-                if not await self._policy.pause(request, result):
-                    await self._finish(request, result, slot)
+                finished = await self._policy.pause(request, result)
+                if finished is not None:
+                    await self._finish(request, finished, slot)
         finally:
             self._policy.scheduler.release(origin, fetched=fetched, status=status)
 

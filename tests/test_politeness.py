@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from aiohttp import web
 from crawler import crawl
 from crawler.models import Request
 from crawler.politeness import MIN_BACKOFF, HostScheduler, HostSlots
-from tests.conftest import Site, chain_graph
+from tests.conftest import Handler, Site, chain_graph
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -245,3 +246,43 @@ def _text(body: str, status: int = 200):
         return web.Response(text=body, status=status, content_type="text/plain")
 
     return handler
+
+
+def come_back_tomorrow() -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, headers={"Retry-After": "86400"})
+
+    return handler
+
+
+async def test_a_retry_after_beyond_the_cap_gives_the_url_up_at_once(serve, tmp_path) -> None:
+    pages = {"/": ["/a", "/b", "/c"], "/a": [], "/b": [], "/c": []}
+    site = await serve(Site(pages=pages, handlers={"/later": come_back_tomorrow()}))
+    site.pages["/"].append("/later")
+    out = tmp_path / "out.jsonl"
+    async with asyncio.timeout(20):  # pausing the origin for the cap would take 60 s a retry
+        stats = await crawl([site.url("/")], output=str(out), obey_robots=False)
+    records = {r["url"]: r for r in map(json.loads, out.read_text().splitlines())}
+    later = records[site.url("/later")]
+    assert (later["status"], later["error"]) == (503, "http_status")
+    assert (
+        later["error_detail"] == "Retry-After: 86400 is beyond --max-retry-after 60s: not retried"
+    )
+    assert site.hits["/later"] == 1
+    assert {records[site.url(p)]["status"] for p in ("/", "/a", "/b", "/c")} == {200}
+    assert stats.stop_reason == "complete"
+
+
+async def test_an_origin_that_asks_three_times_running_is_given_up(serve, tmp_path) -> None:
+    later = [f"/later{i}" for i in range(8)]
+    site = await serve(Site(pages={"/": later}, handlers={p: come_back_tomorrow() for p in later}))
+    out = tmp_path / "out.jsonl"
+    async with asyncio.timeout(20):
+        stats = await crawl([site.url("/")], output=str(out), obey_robots=False, concurrency=1)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    asked = [r for r in records if r["status"] == 503]
+    given_up = [r for r in records if r["error"] == "host_unavailable"]
+    assert (len(asked), len(given_up)) == (3, 5)
+    assert all(r["status"] is None for r in given_up)
+    assert sum(site.hits[p] for p in later) == 3
+    assert stats.errors["host_unavailable"] == 5
