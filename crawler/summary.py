@@ -1,11 +1,13 @@
-"""The end-of-crawl summary: ``CrawlStats`` as a few lines for a person to read."""
+"""The end-of-crawl summary: ``CrawlStats`` as a few lines for a person to read, or as one
+JSON object for a program; and the one line that says no seed could be crawled."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from crawler.stats import CrawlStats
 
@@ -46,8 +48,11 @@ def _slowest(stats: CrawlStats) -> list[str]:
     ]
 
 
-def format_summary(stats: CrawlStats) -> str:
-    """Return the end-of-crawl summary printed on stderr, one ``crawl:`` line per topic."""
+def format_summary(stats: CrawlStats, hints: Sequence[str] = ()) -> str:
+    """Return the end-of-crawl summary printed on stderr, one ``crawl:`` line per topic.
+
+    Each of ``hints`` (what the user could do better next time) ends it as a ``hint:`` line.
+    """
     hosts = ", ".join(f"{h}={n}" for h, n in stats.top_hosts[:SUMMARY_HOSTS]) or "none"
     lines = [
         f"{PREFIX}{stats.pages} pages in {stats.duration:.2f} s "
@@ -59,5 +64,28 @@ def format_summary(stats: CrawlStats) -> str:
         f"{PREFIX}skipped: {_counts(stats.skipped)}",
         f"{PREFIX}top hosts: {hosts}",
         *_slowest(stats),
+        *(f"{PREFIX}hint: {hint}" for hint in hints),
     ]
     return "\n".join(lines)
+
+
+def summary_json(stats: CrawlStats, hints: Sequence[str] = ()) -> str:
+    """Return the summary as one line of JSON: ``"type": "summary"``, ``CrawlStats.as_dict()``
+    and any ``hints``, for ``--log-format json``."""
+    data: dict[str, object] = {"type": "summary", **stats.as_dict()}
+    if hints:
+        data["hints"] = list(hints)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def no_seed_crawled(stats: CrawlStats) -> str | None:
+    """Return what became of the seeds if a complete crawl could crawl none, else ``None``.
+
+    ``"1 failed, 1 out_of_scope"``: every depth-0 URL of the run failed or was refused. A
+    seed crawled before (``duplicate``: a resumed crawl) counts as crawled; a crawl stopped
+    early, or without seeds of its own (a shared worker), has nothing to say.
+    """
+    seeds = stats.seeds
+    if stats.stop_reason != "complete" or not seeds or {"crawled", "duplicate"} & set(seeds):
+        return None
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(seeds.items()))

@@ -6,7 +6,8 @@
 export and delete one; ``crawl help [COMMAND]`` is ``crawl [COMMAND] --help``.
 
 Exit status (``ExitStatus``): 0 the command ran, 1 an internal error (a bug: one line that
-names it, ``--traceback`` for the traceback) or (with ``--fail-on-broken``) broken links
+names it, ``--traceback`` for the traceback), no seed could be crawled (a complete crawl
+whose every seed failed or was refused), or (with ``--fail-on-broken``) broken links
 found, 2 bad input (usage, a malformed URL, an invalid option, an unreadable seeds file or
 unwritable output, a state of another crawl or a corrupt one: any other ``CrawlerError``;
 a ``WriteError``, the output failing mid-crawl, is 1), 130

@@ -20,11 +20,12 @@ from crawler.engine import Crawl
 from crawler.errors import OutputError
 from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
 from crawler.state import open_local_state
-from crawler.summary import format_summary
+from crawler.summary import format_summary, no_seed_crawled, summary_json
 
 if TYPE_CHECKING:
     import argparse
 
+    from crawler.logs import LogFormat
     from crawler.progress import Display
     from crawler.state import StateCounts
     from crawler.stats import CrawlStats
@@ -57,6 +58,9 @@ options of each.
 
 Exit status: 0 done, 1 an error, broken links (--fail-on-broken) or no seed could be \
 crawled, 2 bad input, 130 SIGINT, 143 SIGTERM."""
+
+RESUME_HINT = "run with --state FILE to make a crawl resumable"
+"""The summary's last line after Ctrl-C or SIGTERM on a crawl without ``--state``."""
 
 USAGE = """\
 %(prog)s [options] URL...
@@ -197,14 +201,28 @@ def run(args: argparse.Namespace) -> int:
     with display or contextlib.nullcontext():
         stats, signum = asyncio.run(_run(crawler, display))
     if not args.quiet:
-        print(format_summary(stats), file=sys.stderr)
+        hints = [RESUME_HINT] if signum is not None and config.state is None else []
+        _print_summary(stats, hints, args.log_format)
     if args.stats_json is not None:
         _write_stats_json(args.stats_json, stats)
+    return _exit_status(stats, signum, fail_on_broken=args.fail_on_broken)
+
+
+def _print_summary(stats: CrawlStats, hints: list[str], log_format: LogFormat) -> None:
+    text = summary_json(stats, hints) if log_format == "json" else format_summary(stats, hints)
+    print(text, file=sys.stderr)
+
+
+def _exit_status(stats: CrawlStats, signum: int | None, *, fail_on_broken: bool) -> int:
     if signum is not None:
         return 128 + signum
     if stats.stop_reason == "output_closed":  # `| head` has what it wanted: not a failure
         return ExitStatus.OK
-    if args.fail_on_broken and stats.broken:
+    seeds = no_seed_crawled(stats)
+    if seeds is not None:  # the warnings said why each was refused; this says it was all
+        print(f"crawl: error: no seed could be crawled ({seeds})", file=sys.stderr)
+        return ExitStatus.NO_SEED_CRAWLED
+    if fail_on_broken and stats.broken:
         return ExitStatus.BROKEN_LINKS
     return ExitStatus.OK
 

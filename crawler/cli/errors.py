@@ -24,6 +24,7 @@ class ExitStatus(enum.IntEnum):
     OK = 0
     ERROR = 1
     BROKEN_LINKS = 1  # with --fail-on-broken: the crawl or report found broken links
+    NO_SEED_CRAWLED = 1  # a complete crawl in which every seed failed or was refused
     USAGE = 2
     SIGINT = 128 + signal.SIGINT
     SIGTERM = 128 + signal.SIGTERM
