@@ -6,6 +6,9 @@ is above zero, and the coordinator is told when seeding starts and when the last
 producer is done (then the crawl is *seeded*, and may finish).
 
 A seeds file that cannot be read ends its producer with one logged line, not the crawl.
+Sitemaps obey the scope as pages do: a child of a sitemap index, a redirect of a sitemap
+and a robots.txt ``Sitemap:`` line on a host out of scope are not fetched (the hosts of
+the sitemaps given in the configuration are in scope).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ if TYPE_CHECKING:
 
     from crawler.config import CrawlConfig
     from crawler.coordination import Coordinator
+    from crawler.fetcher import FollowCheck
     from crawler.frontier import Frontier
     from crawler.models import FetchResult
     from crawler.robots import RobotsCache
 
-    Fetch = Callable[[Request], Awaitable[FetchResult]]
+    Fetch = Callable[[Request, FollowCheck], Awaitable[FetchResult]]
     Work = Coroutine[object, object, None]
 
 log = logging.getLogger(__name__)
@@ -109,10 +113,22 @@ class Producers:
         if not self._config.sitemaps_from_robots:
             return []
         origins = dict.fromkeys(origin_of(url.strip()) for url in self._seeds)
-        return [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
+        listed = [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
+        return [url for url in listed if self._in_scope(url)]
+
+    def _in_scope(self, url: str) -> bool:
+        if self._frontier.in_scope(url):
+            return True
+        log.info("sitemap %s not fetched: out_of_scope", url)
+        return False
+
+    def _follow(self, target: str) -> str | None:
+        return None if self._in_scope(target) else "out_of_scope"
 
     async def _fetch_sitemap(self, url: str) -> bytes | None:
-        result = await self._fetch(Request(url=url, key=url))
+        if not self._in_scope(url):
+            return None
+        result = await self._fetch(Request(url=url, key=url), self._follow)
         if result.error is not None or result.status != 200:
             log.warning("sitemap %s: %s", url, result.error_detail or f"HTTP {result.status}")
             return None

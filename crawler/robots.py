@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from protego import Protego
 
 from crawler.models import Request
-from crawler.urls import origin_of
+from crawler.urls import host_of, origin_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -148,7 +148,7 @@ class RobotsCache:
         done = self._fetching[origin] = asyncio.Event()
         try:
             url = f"{origin}/robots.txt"
-            result = await self._fetch(Request(url=url, key=url), _redirect_budget())
+            result = await self._fetch(Request(url=url, key=url), _redirect_budget(origin))
             rules = self._rules[origin] = rules_from(result)
         finally:
             del self._fetching[origin]
@@ -157,15 +157,29 @@ class RobotsCache:
         return rules
 
 
-def _redirect_budget() -> FollowCheck:
-    hops = 0
+def _redirect_budget(origin: str) -> FollowCheck:
+    """Follow at most ``ROBOTS_MAX_REDIRECTS`` hops, and only on the origin's own host.
+
+    A robots.txt is about its own host: a redirect to another host (a parked domain, an
+    internal address) is not followed, and the file counts as unavailable (allow all).
+    """
+    hops, host = 0, host_of(origin)
 
     def follow(target: str) -> str | None:
         nonlocal hops
         hops += 1
-        return None if hops <= ROBOTS_MAX_REDIRECTS else "too_many_redirects"
+        if hops > ROBOTS_MAX_REDIRECTS:
+            return "too_many_redirects"
+        return None if _same_host(target, host) else "out_of_scope"
 
     return follow
+
+
+def _same_host(url: str, host: str) -> bool:
+    try:
+        return host_of(url) == host
+    except ValueError:
+        return False
 
 
 def _log_rules(origin: str, result: FetchResult, rules: RobotsRules) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from crawler.frontier import Frontier
+from crawler.models import Request
 from tests.coordination_support import Process, Processes
 
 pytestmark = pytest.mark.timeout(30)
@@ -101,16 +102,18 @@ async def test_the_page_budget_ends_the_crawl_once_nothing_is_active(
     assert_invariant(frontier, pending=1, active=0)  # /c stays pending for a later run
 
 
-async def test_a_redirect_target_is_claimed_once_and_only_in_scope(
+async def test_a_redirect_target_is_its_sources_and_only_in_scope(
     crawl_processes: Processes,
 ) -> None:
     frontier = (await seeding(crawl_processes)).frontier
     await frontier.add_seeds([url("/a")])
-    assert await frontier.check_redirect(url("/moved")) is None
-    assert await frontier.check_redirect(url("/moved#x")) == "duplicate"
-    assert await frontier.check_redirect(url("/a")) == "duplicate"
-    assert await frontier.check_redirect("http://elsewhere.test/") == "out_of_scope"
-    assert await frontier.check_redirect("ftp://site.test/") == "bad_scheme"
+    source, other = Request(url("/old"), url("/old")), Request(url("/b"), url("/b"))
+    assert await frontier.check_redirect(url("/moved"), source) is None
+    assert await frontier.check_redirect(url("/moved#x"), source) is None  # fetched again
+    assert await frontier.check_redirect(url("/moved"), other) == "duplicate"
+    assert await frontier.check_redirect(url("/a"), source) == "duplicate"
+    assert await frontier.check_redirect("http://elsewhere.test/", source) == "out_of_scope"
+    assert await frontier.check_redirect("ftp://site.test/", source) == "bad_scheme"
 
 
 async def test_links_past_the_depth_limit_are_counted_not_admitted(

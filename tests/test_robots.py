@@ -262,3 +262,19 @@ async def test_pages_of_an_unreachable_host_are_recorded_with_its_error(serve) -
     ]
     assert stats.errors == {"connection": 2}
     assert stats.skipped == {}
+
+
+async def test_a_robots_txt_redirect_to_another_host_is_not_followed(serve) -> None:
+    """The file is about its own host: another host's rules (here: disallow all) don't apply."""
+    other = await serve(
+        Site(pages={}, handlers={"/robots.txt": robots("User-agent: *\nDisallow: /")})
+    )
+    elsewhere = other.url("/robots.txt").replace("127.0.0.1", "localhost")
+
+    async def moved(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=301, headers={"Location": elsewhere})
+
+    site = await serve(Site(pages={"/": ["/a"], "/a": []}, handlers={"/robots.txt": moved}))
+    stats = await crawl([site.url("/")])
+    assert other.hits.total() == 0
+    assert (stats.pages, dict(stats.skipped)) == (2, {})

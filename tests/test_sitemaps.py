@@ -115,3 +115,37 @@ def test_cli_sitemap_flags() -> None:
     config = config_from_args(args)
     assert config.sitemaps == ("http://h/a.xml", "http://h/b.xml")
     assert config.sitemaps_from_robots is True
+
+
+async def test_sitemaps_obey_the_scope_as_pages_do(serve) -> None:
+    """Index children, robots.txt Sitemap lines and sitemap redirects on other hosts stay unfetched."""
+    other = await serve(Site(pages={"/x": []}))
+    other.handlers |= {
+        "/child.xml": serve_bytes(urlset(other.url("/x"))),
+        "/listed.xml": serve_bytes(urlset(other.url("/x"))),
+    }
+    elsewhere = other.url("/").replace("127.0.0.1", "localhost")  # another host, same server
+    site = await serve(Site(pages={"/": [], "/a": []}))
+    site.handlers |= {
+        "/robots.txt": serve_bytes(f"Sitemap: {elsewhere}listed.xml\n".encode(), "text/plain"),
+        "/index.xml": serve_bytes(
+            index(site.url("/own.xml"), f"{elsewhere}child.xml", site.url("/moved.xml"))
+        ),
+        "/own.xml": serve_bytes(urlset(site.url("/a"))),
+        "/moved.xml": redirect_to(f"{elsewhere}child.xml"),
+    }
+    stats = await crawl(
+        [site.url("/")], sitemaps=[site.url("/index.xml")], sitemaps_from_robots=True
+    )
+    assert other.hits.total() == 0
+    assert site.hits["/own.xml"] == 1 and site.hits["/moved.xml"] == 1
+    assert stats.pages == 2
+
+
+def redirect_to(location: str):  # type: ignore[no-untyped-def]
+    async def handler(request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        return web.Response(status=301, headers={"Location": location})
+
+    return handler
