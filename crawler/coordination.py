@@ -151,6 +151,10 @@ class Coordinator(Protocol):
     def unconfirmed(self, taken_over: list[Request]) -> list[Request]:
         """Return the taken-over requests whose records may already be in the output."""
 
+    @property
+    def owns_output(self) -> bool:
+        """Whether this process's output holds every record of the crawl (a resume checks it)."""
+
     def check_seed_only(self) -> None:
         """Raise ``ConfigError`` unless seeding without crawling makes sense here."""
 
@@ -243,6 +247,11 @@ class LocalCoordinator:
     def unconfirmed(self, taken_over: list[Request]) -> list[Request]:
         """Return ``taken_over``: each may have been written before the crash."""
         return taken_over
+
+    @property
+    def owns_output(self) -> bool:
+        """Always: no other process writes this crawl's records."""
+        return True
 
     def check_seed_only(self) -> None:
         """Refuse: a crawl of one process seeds as it crawls."""

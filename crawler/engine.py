@@ -34,7 +34,7 @@ from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.host_policy import HostPolicy
 from crawler.producers import Producers
-from crawler.records_io import open_output
+from crawler.reconcile import open_output
 from crawler.scope import Scope
 from crawler.sinks import NullSink
 from crawler.stats import StatsRecorder
@@ -149,11 +149,14 @@ class Crawl:
             taken_over = await self._frontier.resume()
             await self._coordinator.join()
             unconfirmed = self._coordinator.unconfirmed(taken_over)
+            done = (await self._state.counts()).done if self._coordinator.owns_output else -1
             self._sink, self._written = await open_output(
                 self.config.output,
                 self.config.output_format,
                 resumed=resumed,
                 unconfirmed=unconfirmed,
+                done=done,
+                force=self.config.force_state,
             )
             try:
                 async with Fetcher(self.config) as fetcher:

@@ -11,7 +11,8 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     ├── SeedError (ValueError)        a seed that is not an http(s) URL; carries ``url``
     ├── OutputError (OSError)         the output cannot be opened or written
     │   ├── OutputClosed              its reader went away (``crawl ... | head``): the crawl stops
-    │   └── WriteError                writing it failed mid-crawl (disk full, I/O error)
+    │   ├── WriteError                writing it failed mid-crawl (disk full, I/O error)
+    │   └── OutputMismatchError       on resume, it does not match the state (deleted, damaged)
     ├── RecordsError (ValueError)     a crawl's output cannot be read back (``crawl report``)
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
@@ -47,6 +48,10 @@ class OutputClosed(OutputError):
 
 class WriteError(OutputError):
     """Writing the output failed mid-crawl (a full disk, an I/O error): not bad input."""
+
+
+class OutputMismatchError(OutputError):
+    """On resume, the output does not match the state: deleted, emptied or damaged."""
 
 
 class RecordsError(CrawlerError, ValueError):

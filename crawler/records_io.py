@@ -1,7 +1,8 @@
 """Read a crawl's output back: for ``crawl report``, and to reconcile it on a resume.
 
 One reader, ``read_records``, serves both: JSON Lines or CSV records, as the sinks wrote
-them, strict for a report (a bad line is an error naming it), lenient for a resume.
+them, strict for a report (a bad line is an error naming it), lenient for a resume
+(``crawler.reconcile``).
 
 Reconciling on resume. The exactly-once rule: a record is appended and flushed *before*
 its request is acked in the state, and a request whose record was written is never
@@ -15,7 +16,6 @@ written a second time.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import logging
@@ -23,14 +23,13 @@ import os
 from typing import IO, TYPE_CHECKING, Final
 
 from crawler.errors import RecordsError
-from crawler.sinks import FORMULA_STARTS, open_sink
+from crawler.sinks import FORMULA_STARTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from crawler.config import OutputFormat
-    from crawler.models import Record, Request
-    from crawler.sinks import Sink
+    from crawler.models import Record
 
 log = logging.getLogger(__name__)
 
@@ -97,31 +96,6 @@ def written_urls(path: str, output_format: OutputFormat, wanted: set[str]) -> se
             return {url for r in records if (url := r.get("url")) in wanted}
     except FileNotFoundError:
         return set()
-
-
-async def open_output(
-    output: str | None, output_format: OutputFormat, *, resumed: bool, unconfirmed: list[Request]
-) -> tuple[Sink, set[str]]:
-    """Open the crawl's sink; on resume, append, after reconciling the file with the state.
-
-    Args:
-        output: The output path, ``"-"`` for stdout, ``None`` for none.
-        output_format: ``"jsonl"`` or ``"csv"``.
-        resumed: Whether the state held a crawl already.
-        unconfirmed: The requests taken over whose records may already be written.
-
-    Returns:
-        The sink, and the keys of ``unconfirmed`` whose records are already in the file.
-    """
-    written: set[str] = set()
-    if resumed and output not in (None, "-"):
-        assert output is not None
-        await asyncio.to_thread(truncate_partial_line, output)
-        wanted = {r.url for r in unconfirmed}
-        found = await asyncio.to_thread(written_urls, output, output_format, wanted)
-        written = {r.key for r in unconfirmed if r.url in found}
-        log.info("resuming: %d in flight, %d already written", len(wanted), len(found))
-    return open_sink(output, output_format, append=resumed), written
 
 
 def _last_newline_end(file: IO[bytes], size: int) -> int:

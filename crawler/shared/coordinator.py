@@ -88,6 +88,11 @@ class SharedCoordinator:
         """Return nothing: records are written only after their ack."""
         return []
 
+    @property
+    def owns_output(self) -> bool:
+        """Never: each worker's file holds its own records; ``crawl export`` has them all."""
+        return False
+
     def check_seed_only(self) -> None:
         """Allow it: a seeding run fills the crawl that workers lease from."""
 
