@@ -86,15 +86,27 @@ class HostPolicy:
             self._host_pages[origin] += 1
         return None
 
-    async def rules(self, origin: str) -> RobotsRules | None:
-        """Return the origin's rules (``None`` when ignored), and apply its Crawl-delay."""
+    async def rules(self, origin: str) -> tuple[RobotsRules | None, float]:
+        """Return the origin's rules (``None`` when ignored), and apply its Crawl-delay.
+
+        Returns:
+            The rules, and the seconds the asking request must still wait before its own
+            fetch: the Crawl-delay when it has just fetched robots.txt (that request is
+            the origin's first, and the delay holds between it and the next).
+        """
         if not self._config.obey_robots:
-            return None
+            return None, 0.0
+        fetched_here = self.robots.known(origin) is None
         rules = await self.robots.get(origin)
         crawl_delay = rules.crawl_delay(self._config.user_agent)
         self.scheduler.configure(origin, crawl_delay)
         await self._gate.configure(origin, crawl_delay)
-        return rules
+        wait = min(crawl_delay or 0.0, self._config.max_crawl_delay) if fetched_here else 0.0
+        return rules, wait
+
+    def wait(self, request: Request, seconds: float) -> None:
+        """Hand ``request`` back to the scheduler, its origin resting ``seconds`` first."""
+        self.scheduler.requeue(request, seconds)
 
     def allowed(self, rules: RobotsRules, request: Request) -> bool:
         """Return whether ``rules`` let ``request`` be fetched."""

@@ -89,7 +89,7 @@ class RequestWorker:
         origin = origin_of(request.url)
         fetched, status = False, None
         try:
-            rules = await self._policy.rules(origin)
+            rules, wait = await self._policy.rules(origin)
             if rules is not None and rules.unreachable is not None:
                 await self._finish(request, _unreachable(request, rules.unreachable), None)
                 return
@@ -101,6 +101,9 @@ class RequestWorker:
                 await self._finish(request, given_up, None)
                 return
             fetched = True
+            if wait:  # robots.txt was this origin's first request: Crawl-delay holds after it
+                self._policy.wait(request, wait)
+                return
             async with self._gate.slot(request.url) as slot:
                 result = await self._fetcher.fetch(
                     request, follow=self._follow_from(request), defer=PAUSE_STATUSES

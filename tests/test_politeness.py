@@ -286,3 +286,12 @@ async def test_an_origin_that_asks_three_times_running_is_given_up(serve, tmp_pa
     assert all(r["status"] is None for r in given_up)
     assert sum(site.hits[p] for p in later) == 3
     assert stats.errors["host_unavailable"] == 5
+
+
+async def test_crawl_delay_counts_from_the_robots_txt_request(serve) -> None:
+    site = await serve(TimedSite(pages=chain_graph(3, fanout=1)))
+    site.handlers["/robots.txt"] = _text("User-agent: *\nCrawl-delay: 0.5\n")
+    stats = await crawl([site.url("/p0")])
+    assert stats.pages == 3
+    assert [path for _, path in site.arrivals][:2] == ["/robots.txt", "/p0"]
+    assert min(gaps([t for t, _ in site.arrivals])) >= 0.5 - SLACK
