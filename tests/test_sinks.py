@@ -50,7 +50,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralized_and_read_back(tmp_pat
 
     out = tmp_path / "out.csv"
     sink = open_sink(str(out), "csv")
-    titles = ["=HYPERLINK(\"http://evil\")", "+1", "-2 reasons", "@SUM(A1)", "\tx", "fine", "a=b"]
+    titles = ['=HYPERLINK("http://evil")', "+1", "-2 reasons", "@SUM(A1)", "\tx", "fine", "a=b"]
     sink.write([{"url": f"http://h/{i}", "title": t, "links": -1} for i, t in enumerate(titles)])
     sink.close()
     cells = [row.split(",", 1)[1] for row in out.read_text().splitlines()[1:]]
