@@ -174,7 +174,8 @@ class Coordinator(Protocol):
         """Call ``wake`` whenever another process may have made work, until cancelled."""
 
     async def keep_alive(self) -> None:
-        """Tell the others this process still works (its leases are renewed apart)."""
+        """Tell the others, until cancelled, that this process still works (its leases are
+        renewed apart); return at once when there are no others."""
 
     def remaining(self, dispatched: int) -> int | None:
         """Return how many more requests this process may lease (``None``: no bound here)."""
@@ -273,7 +274,7 @@ class LocalCoordinator:
         """Return at once: no other process makes work."""
 
     async def keep_alive(self) -> None:
-        """Nobody to tell."""
+        """Return at once: nobody to tell."""
 
     def remaining(self, dispatched: int) -> int | None:
         """Return what is left of ``max_pages`` after ``dispatched``, ``None`` without it."""

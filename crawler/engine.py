@@ -179,8 +179,13 @@ class Crawl:
             await self._state.bind(self._identity, force=self.config.force_state)
             async with Fetcher(self.config) as fetcher:
                 self._fetcher = fetcher
-                producers = await self._start_producers()
-                await asyncio.gather(*producers)
+                keeper = self._spawn(self._coordinator.keep_alive(), "crawler-keep-alive")
+                try:
+                    producers = await self._start_producers()
+                    await asyncio.gather(*producers)
+                finally:
+                    keeper.cancel()
+                    await asyncio.gather(keeper, return_exceptions=True)
                 if not producers:  # nothing to seed: the crawl is seeded as it is
                     await self._coordinator.seeding_started()
                     await self._coordinator.seeding_done()
@@ -240,6 +245,7 @@ class Crawl:
         tasks.append(self._spawn(self._feed(), "crawler-feeder"))
         tasks.append(self._spawn(self._dispatch(), "crawler-dispatcher"))
         tasks.append(self._spawn(self._renew_leases(), "crawler-lease-renewer"))
+        tasks.append(self._spawn(self._coordinator.keep_alive(), "crawler-keep-alive"))
         tasks.append(self._spawn(self._coordinator.listen(self._frontier.wake), "crawler-events"))
         self._frontier.check_finished()
         return tasks
@@ -249,14 +255,13 @@ class Crawl:
 
     def _spawn(self, work: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
         """Start a long-lived task named ``name``; its failure stops the crawl."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._settled)
+        return task
 
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception as exc:
-                self._fail(exc)
-
-        return asyncio.create_task(guarded(), name=name)
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and isinstance(exc := task.exception(), Exception):
+            self._fail(exc)
 
     async def _wait_for_end(self) -> str:
         finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
@@ -325,15 +330,13 @@ class Crawl:
     async def _renew_leases(self) -> None:
         """Renew the leases of requests this crawl holds, which may wait long for a slow host.
 
-        All of them: waiting in the scheduler, queued, or in a consumer's hands; then tell
-        the other processes, if any, that this one is alive.
+        All of them: waiting in the scheduler, queued, or in a consumer's hands.
         """
         # A third of the lease: two renewals may be late before a lease can expire.
         period = self.config.lease_seconds / 3
         while True:
             await asyncio.sleep(period)
             await self._frontier.renew(self._frontier.held())
-            await self._coordinator.keep_alive()
 
     async def _dispatch(self) -> None:
         """Hand a free consumer the request of the origin whose slot frees soonest."""

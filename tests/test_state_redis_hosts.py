@@ -36,6 +36,7 @@ async def gates(redis_url: str, crawl_id: str) -> AsyncIterator[OpenGate]:
         state = RedisState(redis_url, crawl_id, namespace=TEST_NAMESPACE, worker_id=worker_id)
         await state.open()
         await state.watch()
+        await state.heartbeat(60)  # a live worker: a dead one's slots free at once
         states.append(state)
         settings = {"concurrency": 2, "delay": 0.0, "max_delay": 10.0, "lease_seconds": 60.0}
         gate = RedisHostGate(state.connection, **{**settings, **options})  # type: ignore[arg-type]

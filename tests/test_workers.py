@@ -128,3 +128,23 @@ async def test_a_paused_worker_loses_its_lease_and_its_late_ack_adds_nothing(
     assert sorted(exported) == sorted(site.urls())
     assert site.url("/slow") in urls_in(workers.output("other"))
     assert site.url("/slow") not in urls_in(workers.output("paused"))
+
+
+async def test_a_killed_workers_work_is_taken_over_in_seconds_with_default_options(
+    serve: Serve, workers: Workers
+) -> None:
+    """Its heartbeat, not its 300 s leases, says it died: the others finish well within 60 s."""
+    site = await serve(Site(pages=tree_graph(3000)))
+    options = ("--concurrency", "8", "--ignore-robots")
+    first = await workers.start("w1", site.url("/p0"), *options)
+    second = await workers.start("w2", site.url("/p0"), *options)
+    await site.wait_for_hits(600)
+    second.send_signal(signal.SIGKILL)
+    await second.wait()
+    killed = asyncio.get_running_loop().time()
+    async with asyncio.timeout(100):
+        assert await exit_code(first) == 0
+    took = asyncio.get_running_loop().time() - killed
+    assert took < 60, f"the survivor finished {took:.1f} s after the kill"
+    exported = await workers.exported()
+    assert sorted(exported) == sorted(site.urls())

@@ -20,6 +20,7 @@ request it holds (waiting, queued or being fetched; the engine does it), and wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
     from crawler.shared.state import RedisState
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS: Final = 10.0
+"""A worker is alive while its heartbeat is younger than this; it beats three times as often.
+A dead worker's leases go back to pending, and its host slots free, once its heartbeat
+expires: a killed worker's work is taken over within seconds, not at its lease deadline,
+while a worker that is alive keeps its leases however long a fetch takes."""
+
+BEAT_SECONDS: Final = HEARTBEAT_SECONDS / 3
+"""Seconds between heartbeats: two may be late before a live worker looks dead."""
 
 SHARED_SCHEDULE_FACTOR: Final = 4
 """A worker's scheduler holds at most this many requests per consumer: enough to keep its
@@ -99,17 +109,18 @@ class SharedCoordinator:
     async def join(self) -> None:
         """Join the crawl: subscribe to its events, then announce this worker."""
         await self.state.watch()
-        await self.state.heartbeat(self._config.lease_seconds)
+        await self.state.heartbeat(HEARTBEAT_SECONDS)
 
     async def seeding_started(self) -> None:
         """Mark this worker as seeding (the crawl is not complete before it is done)."""
         self._seeding = True
-        await self.state.seeding(started=True, lease_seconds=self._config.lease_seconds)
+        await self.state.heartbeat(HEARTBEAT_SECONDS)
+        await self.state.seeding(started=True, lease_seconds=HEARTBEAT_SECONDS)
 
     async def seeding_done(self) -> None:
         """Mark this worker's seeding done: the crawl is seeded."""
         self._seeding = False
-        await self.state.seeding(started=False, lease_seconds=self._config.lease_seconds)
+        await self.state.seeding(started=False, lease_seconds=HEARTBEAT_SECONDS)
 
     async def share_seeds(self, urls: Sequence[str]) -> None:
         """Share the hosts of seed URLs, so every worker's scope holds them."""
@@ -138,6 +149,8 @@ class SharedCoordinator:
         recheck = self._config.lease_seconds
         if progress.next_deadline is not None:
             recheck = min(recheck, progress.next_deadline + 0.01)
+        if progress.leased:  # a worker holding them may die: look again within a heartbeat
+            recheck = min(recheck, HEARTBEAT_SECONDS / 2)
         return StopVerdict(finished=finished, budget_spent=spent, recheck=recheck)
 
     async def commit(
@@ -178,9 +191,15 @@ class SharedCoordinator:
             wake()
 
     async def keep_alive(self) -> None:
-        """Renew this worker's heartbeat and politeness slots (the engine renews its leases)."""
-        await self.state.heartbeat(self._config.lease_seconds)
-        await self.gate.renew()
+        """Beat until cancelled: this worker's heartbeat and politeness slots.
+
+        The engine renews the leases; the heartbeat is what tells the others this worker
+        is alive (see ``HEARTBEAT_SECONDS``).
+        """
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            await self.state.heartbeat(HEARTBEAT_SECONDS)
+            await self.gate.renew()
 
     async def _refresh_scope(self) -> None:
         for host in await self.state.scope_hosts():

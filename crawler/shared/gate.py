@@ -173,7 +173,7 @@ class RedisHostGate:
 
     async def _ask(self, origin: str, member: str) -> tuple[int, float]:
         names = self._redis.keys
-        keys = [names.slots(origin), names.polite, names.wanted(origin)]
+        keys = [names.slots(origin), names.polite, names.wanted(origin), names.workers]
         args = [self._redis.clock_arg(), member, self._concurrency, self._delay]
         outcome, seconds = await self._redis.run_script(
             "slot_acquire", keys, [*args, self._lease_seconds, origin]

@@ -243,12 +243,27 @@ return 1
 """
 
 PROGRESS: Final = """
--- KEYS: pending leases meta seeders workers   ARGV: now
+-- KEYS: pending leases meta seeders workers owners hosts_pending   ARGV: now, channel
 -- Returns {seeded, seeders alive, pending, leased, done, seconds to the earliest lease
--- deadline ('' if none), live workers}. Dead seeders and workers are forgotten.
+-- deadline ('' if none), live workers}. Dead seeders and workers are forgotten first, and
+-- the leases of a dead worker (no heartbeat) go back to the front of pending at once:
+-- failover in a heartbeat, not a lease.
 local now = clock(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+local owners = redis.call('HGETALL', KEYS[6])
+local reclaimed = 0
+for i = 1, #owners, 2 do
+  local member, token = owners[i], owners[i + 1]
+  if not redis.call('ZSCORE', KEYS[5], token) then
+    redis.call('ZREM', KEYS[2], member)
+    redis.call('HDEL', KEYS[6], member)
+    redis.call('LPUSH', KEYS[1], member)
+    redis.call('HINCRBY', KEYS[7], host(member), 1)
+    reclaimed = reclaimed + 1
+  end
+end
+if reclaimed > 0 then redis.call('PUBLISH', ARGV[2], 'add') end
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local wait = ''
 if #first > 0 then wait = tostring(math.max(0, tonumber(first[2]) - now)) end
@@ -264,7 +279,7 @@ return {
 """
 
 SLOT_ACQUIRE: Final = """
--- KEYS: slots polite wanted (of the origin)
+-- KEYS: slots polite wanted (of the origin) workers
 -- ARGV: now, member, limit, delay, lease_seconds, origin
 -- Takes a slot of the origin if fewer than limit are held (a dead worker's expire) and its
 -- next start time has come, then sets the next start time. Returns {0, 0} when taken,
@@ -274,6 +289,11 @@ SLOT_ACQUIRE: Final = """
 local now = clock(ARGV[1])
 local origin = ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, held in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  -- a slot is "worker#n": a dead worker's slot frees at once, not at its deadline
+  local worker = string.match(held, '^(.*)#%d+$')
+  if worker and not redis.call('ZSCORE', KEYS[4], worker) then redis.call('ZREM', KEYS[1], held) end
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   redis.call('SET', KEYS[3], '1', 'PX', math.ceil(tonumber(ARGV[5]) * 1000))
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

@@ -324,11 +324,12 @@ class RedisState(StateLifecycle):
         await self.connection.run_script("seeding", [self.keys.seeders, self.keys.meta], args)
 
     async def progress(self) -> Progress:
-        """Return what decides completion (dead workers and seeders are forgotten first)."""
-        keys = [self.keys.pending, self.keys.leases, self.keys.meta, self.keys.seeders]
-        values = await self.connection.run_script(
-            "progress", [*keys, self.keys.workers], [self.connection.clock_arg()]
-        )
+        """Return what decides completion (dead workers and seeders are forgotten first, and
+        the leases of a dead worker go back to pending)."""
+        k = self.keys
+        keys = [k.pending, k.leases, k.meta, k.seeders, k.workers, k.owners, k.hosts]
+        args = [self.connection.clock_arg(), k.channel]
+        values = await self.connection.run_script("progress", keys, args)
         seeded, seeders, pending, leased, done, wait, workers = values
         return Progress(
             seeded=seeded == b"1",
