@@ -133,12 +133,6 @@ def test_dash_capital_v_is_the_version(capsys):
     assert capsys.readouterr().out.startswith("crawl ")
 
 
-@pytest.mark.parametrize("flag", ["-H", "-k", "-j"])
-def test_short_flags_of_later_options_are_not_taken_yet(flag, capsys):
-    assert main([flag, "x", "http://h/"]) == 2
-    assert capsys.readouterr().err.startswith(f"crawl: error: unrecognized arguments: {flag}")
-
-
 @pytest.mark.parametrize("argv", [[], ["seed"]])
 def test_help_of_commands_with_durations_and_sizes_explains_the_units(argv, capsys):
     with pytest.raises(SystemExit):
