@@ -6,8 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from crawler import parser
 from crawler.models import Page, ParsedHtml
-from crawler.parser import FALLBACK_ENCODING, detect_encoding, is_html, parse_html
+from crawler.parser import (
+    FALLBACK_ENCODING,
+    HTML5_MAX_TAGS,
+    detect_encoding,
+    is_html,
+    parse_html,
+)
 
 PAGE = "http://example.com/dir/page.html"
 
@@ -146,6 +153,91 @@ def test_nested_anchors_yield_both_links() -> None:
 def test_area_tags_are_links() -> None:
     html = '<img usemap="#m"><map name="m"><area shape="rect" href="/region"><area></map>'
     assert links_of(html) == ("http://example.com/region",)
+
+
+# --- tag soup: the tree a browser builds ----------------------------------------------
+
+
+def test_a_link_after_the_end_of_html_is_extracted() -> None:
+    html = '<html><body><p><a href="/in">in</a></p></html>\n<a href="/after">after</a>'
+    assert links_of(html) == ("http://example.com/in", "http://example.com/after")
+
+
+def test_links_after_the_end_of_body_are_extracted() -> None:
+    html = (
+        '<html><body><a href="/in"></a></body>\n<a href="/after-body"></a></html>\n'
+        '<div><a href="/after-both"></a></div>'
+    )
+    assert links_of(html) == (
+        "http://example.com/in",
+        "http://example.com/after-body",
+        "http://example.com/after-both",
+    )
+
+
+def test_links_inside_hundreds_of_unclosed_elements_are_extracted() -> None:
+    html = "".join(f'<div class="item"><a href="/item/{i}">{i}</a>' for i in range(300))
+    assert links_of(html) == tuple(f"http://example.com/item/{i}" for i in range(300))
+
+
+def test_a_base_href_after_the_end_of_html_applies() -> None:
+    html = '<html><body><a href="x"></a></body></html><base href="http://other.org/">'
+    assert links_of(html) == ("http://other.org/x",)
+
+
+def test_a_robots_meta_after_the_end_of_html_applies() -> None:
+    html = '<html><body><a href="/a"></a></body></html><meta name="robots" content="nofollow">'
+    assert parse_html(html.encode(), PAGE).nofollow is True
+
+
+def test_links_inside_templates_are_extracted_in_document_order() -> None:
+    html = (
+        '<a href="/1"></a><template><a href="/t1"></a>'
+        '<template><area href="/t2"></template></template><a href="/2">'
+    )
+    assert links_of(html) == tuple(f"http://example.com/{p}" for p in ("1", "t1", "t2", "2"))
+
+
+# --- bodies over the HTML5 tag budget --------------------------------------------------
+
+ORDINARY = (
+    '<html><head><meta charset="utf-8"><base href="/site/"><title> Fish &amp; Chips </title>'
+    '<meta name="robots" content="index, nofollow"></head><body><nav><a href="/">home</a>'
+    '<a href="a.html#top">a</a><a href="../b?x=1&amp;y=2" rel="nofollow">b</a></nav>'
+    '<p>text <a href="//cdn.example.org/x">x</a> <a href="mailto:a@b">m</a></p>'
+    '<map><area href="map.html"></map><table><tr><td><a href="t">t</a></table></body></html>'
+)
+
+
+def test_a_body_over_the_budget_parses_as_one_under_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    under = parse_html(ORDINARY.encode(), PAGE)
+    monkeypatch.setattr(parser, "HTML5_MAX_TAGS", 0)
+    assert parse_html(ORDINARY.encode(), PAGE) == under
+    assert under.links == (
+        "http://example.com/",
+        "http://example.com/site/a.html",
+        "http://example.com/b?x=1&y=2",
+        "http://cdn.example.org/x",
+        "http://example.com/site/map.html",
+        "http://example.com/site/t",
+    )
+    assert (under.title, under.nofollow) == ("Fish & Chips", True)
+
+
+@pytest.mark.parametrize(
+    ("tags", "after_html"), [(HTML5_MAX_TAGS, True), (HTML5_MAX_TAGS + 1, False)]
+)
+def test_the_budget_counts_the_tags_of_the_body(tags: int, after_html: bool) -> None:
+    html = '<a href="/in"></a></html><a href="/after">' + "<br>" * (tags - 4)
+    expected = ("http://example.com/in", "http://example.com/after")
+    assert links_of(html) == (expected if after_html else expected[:1])
+
+
+@pytest.mark.timeout(10)  # lexbor takes about a minute: its scope checks walk the whole stack
+def test_hostile_nesting_over_the_budget_parses_in_linear_time() -> None:
+    body = b'<title>deep</title><a href="/first"></a>' + b"<div>" * 100_000
+    parsed = parse_html(body, PAGE)
+    assert (parsed.title, parsed.links) == ("deep", ("http://example.com/first",))
 
 
 # --- title -----------------------------------------------------------------------------
