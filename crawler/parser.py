@@ -89,9 +89,9 @@ HTML5_MAX_TAGS = 2_000
 """Bodies with more ``<`` than this are parsed by libxml2 rather than lexbor. Nothing caps an
 HTML5 tree builder's stack of open elements or list of active formatting elements, so crafted
 nesting costs it quadratic or worse time and memory: 4,000 ``<`` can take lexbor 1.4 s or
-640 MiB. Up to 2,000 its worst case measured here is 0.24 s and 160 MiB, about twice what
-libxml2 spends on a page of ``CrawlConfig.max_bytes`` (0.13 s and 45 MiB for 10 MiB); a
-15 KB page has ~210."""
+640 MiB. Up to 2,000 its worst case measured here is 0.25 s and 160 MiB, twice the time and
+3.5 times the memory libxml2 spends on a body of ``CrawlConfig.max_bytes`` (10 MiB: 0.13 s,
+45 MiB); a 15 KB page has ~210 (``python benchmarks/parse.py --hostile``)."""
 
 _UTF8 = frozenset({"utf-8", "utf-8-sig"})
 """Encodings whose bodies are parsed as bytes: lexbor and libxml2 decode UTF-8 themselves,
