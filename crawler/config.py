@@ -117,6 +117,9 @@ class CrawlConfig:
             often than this (``/a/b/a/b/a/b/a/``); ``None`` turns the guard off.
         log_skipped: Also write a record (``error`` null, ``error_detail`` the reason) for
             a leased URL skipped by robots.txt or ``max_pages_per_host``.
+        redis_outage_seconds: In a shared crawl, how long a worker waits for a Redis that
+            stopped answering (a restart, a fail-over) before it gives up with one line
+            and exit status 1 (``crawler.shared.outage``).
         schedule_size: Most leased requests waiting in the per-host scheduler for their
             origin's next slot; bounds memory while keeping enough hosts in view that
             one slow host never holds back the others.
@@ -163,6 +166,7 @@ class CrawlConfig:
     max_repeated_segments: int | None = 3
     log_skipped: bool = False
     schedule_size: int = 10_000
+    redis_outage_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -173,7 +177,13 @@ class CrawlConfig:
             _integer(name, getattr(self, name), minimum=1)
         for name in ("max_depth", "retries", "max_redirects"):
             _integer(name, getattr(self, name), minimum=0)
-        for name in ("time_limit", "timeout", "connect_timeout", "lease_seconds"):
+        for name in (
+            "time_limit",
+            "timeout",
+            "connect_timeout",
+            "lease_seconds",
+            "redis_outage_seconds",
+        ):
             _positive(name, getattr(self, name))
         for name in ("backoff", "max_retry_after"):
             _positive(name, getattr(self, name), allow_zero=True)

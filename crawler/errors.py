@@ -16,6 +16,7 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     ├── RecordsError (ValueError)     a crawl's output cannot be read back (``crawl report``)
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
+        ├── StateUnavailableError     its server stopped answering mid-crawl (an outage)
         └── StateCorruptError         the state file is unreadable
 """
 
@@ -64,6 +65,10 @@ class StateError(CrawlerError):
 
 class StateMismatchError(StateError):
     """The state was written by a crawl with other seeds or scope options."""
+
+
+class StateUnavailableError(StateError):
+    """The state's server (Redis) stopped answering mid-crawl and did not come back in time."""
 
 
 class StateCorruptError(StateError):

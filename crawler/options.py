@@ -59,3 +59,4 @@ class CrawlOptions(TypedDict, total=False):
     max_repeated_segments: int | None
     log_skipped: bool
     schedule_size: int
+    redis_outage_seconds: float

@@ -48,6 +48,7 @@ class Processes:
         stats = StatsRecorder()
         state, coordinator = open_backend(config, scope)
         await self._stack.enter_async_context(state)
+        await state.bind(coordinator.identity([], []), force=True)  # as the engine does
         await coordinator.join()
         frontier = Frontier(config, state, scope, stats, coordinator)
         listener = asyncio.create_task(coordinator.listen(frontier.wake))

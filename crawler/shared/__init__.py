@@ -29,7 +29,11 @@ def open_shared(config: CrawlConfig, scope: Scope) -> tuple[RedisState, SharedCo
     """Return the Redis state of ``config`` (not yet open) and this worker's coordinator."""
     assert config.state is not None and config.crawl_id is not None  # CrawlConfig checks both
     state = RedisState(
-        config.state, config.crawl_id, worker_id=config.worker_id, max_pages=config.max_pages
+        config.state,
+        config.crawl_id,
+        worker_id=config.worker_id,
+        max_pages=config.max_pages,
+        outage_seconds=config.redis_outage_seconds,
     )
     return state, SharedCoordinator(state, config, scope)
 

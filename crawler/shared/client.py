@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from crawler.errors import StateError
 from crawler.models import Request
 from crawler.shared.lua import SCRIPTS, script
+from crawler.shared.outage import DEFAULT_OUTAGE_SECONDS, Outage
 from crawler.urls import canonicalize, fingerprint
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ class RedisConnection:
         namespace: The first part of every key.
         worker_id: This worker's token (default: host, pid, random).
         clock: Seconds, for tests; ``None`` uses the Redis server's clock.
+        outage_seconds: How long a call waits for Redis to answer again (``Outage``).
     """
 
     def __init__(
@@ -165,8 +167,10 @@ class RedisConnection:
         namespace: str = DEFAULT_NAMESPACE,
         worker_id: str | None = None,
         clock: Callable[[], float] | None = None,
+        outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
     ) -> None:
         self.url, namespace = split_namespace(url, namespace)
+        self.outage = Outage(self.url, outage_seconds)
         self.crawl_id = crawl_id
         self.keys = RedisKeys(crawl_id, namespace)
         self.worker_id = worker_id or default_worker_id()
@@ -222,8 +226,13 @@ class RedisConnection:
         return float(await self.run_script("now", [], [self.clock_arg()]))
 
     async def run_script(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-        """Run the Lua script called ``name`` (``crawler.shared.lua``)."""
-        return await self._scripts[name](keys=keys, args=args, client=self.client)  # type: ignore[arg-type]
+        """Run the Lua script called ``name`` (``crawler.shared.lua``), waiting out an outage."""
+        run = self._scripts[name]
+        return await self.outage.call(lambda: run(keys=keys, args=args, client=self.client))  # type: ignore[arg-type]
+
+    async def call(self, command: Callable[[Redis], Awaitable[T] | T]) -> T:
+        """Return the reply of ``command(client)``, waiting out an outage (``Outage``)."""
+        return await self.outage.call(lambda: reply(command(self.client)))
 
 
 def encode_request(request: Request) -> bytes:

@@ -25,6 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from crawler.coordination import StopVerdict
+from crawler.errors import StateUnavailableError
 from crawler.shared.gate import RedisHostGate
 from crawler.sinks import encode_record
 from crawler.state.identity import crawl_identity
@@ -138,6 +139,13 @@ class SharedCoordinator:
     async def verdict(self, counts: WorkCounts) -> StopVerdict:
         """Check on the counts in Redis whether the crawl is complete (module docstring)."""
         progress = await self.state.progress()
+        if not progress.bound:
+            raise StateUnavailableError(
+                f"crawl {self.state.crawl_id!r} is gone from Redis at {self.state.url} (it "
+                "restarted without persistence, or the crawl was purged): its state is lost"
+            )
+        if progress.leased:
+            await self.state.release_orphans()
         if progress.seeded and not self._seeded:
             self._seeded = True
             await self._refresh_scope()

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from crawler.coordination import Slot
 from crawler.politeness import MIN_BACKOFF
-from crawler.shared.client import reply
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
@@ -100,9 +99,15 @@ class RedisHostGate:
         slot = Slot(member=member)
         try:
             yield slot
-        finally:
+        except BaseException:
+            # Leaving on an error or a cancellation: give the slot back if Redis lets us, but
+            # never let that replace what is propagating (its deadline frees it otherwise).
             if not slot.handed_over:
-                await self.release(member, slot.status)
+                with contextlib.suppress(Exception):
+                    await self.release(member, slot.status)
+            raise
+        if not slot.handed_over:
+            await self.release(member, slot.status)
 
     async def acquire(self, url: str) -> str:
         """Wait for a slot of ``url``'s origin and its next start time; return the slot."""
@@ -154,7 +159,7 @@ class RedisHostGate:
         self._configured.add(origin)
         delay = min(crawl_delay, self._max_delay)
         field = f"{origin}|delay"
-        await reply(self._redis.client.hset(self._redis.keys.polite, field, repr(delay)))
+        await self._redis.call(lambda c: c.hset(self._redis.keys.polite, field, repr(delay)))
 
     async def renew(self) -> None:
         """Push the deadlines of the slots this worker holds ``lease_seconds`` ahead."""

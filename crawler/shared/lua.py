@@ -275,6 +275,7 @@ return {
   redis.call('HGET', KEYS[3], 'done') or '0',
   wait,
   redis.call('ZCARD', KEYS[5]),
+  redis.call('HEXISTS', KEYS[3], 'identity'),
 }
 """
 
@@ -289,6 +290,8 @@ SLOT_ACQUIRE: Final = """
 local now = clock(ARGV[1])
 local origin = ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+-- asked again after a lost answer (an outage): the slot is already ours
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0, '0'} end
 for _, held in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   -- a slot is "worker#n": a dead worker's slot frees at once, not at its deadline
   local worker = string.match(held, '^(.*)#%d+$')

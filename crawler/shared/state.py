@@ -34,6 +34,8 @@ it waits, its JSON in ``pending`` (URL, depth and parent).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +52,10 @@ from crawler.shared.client import (
     glob_escape,
     reply,
 )
+from crawler.shared.outage import DEFAULT_OUTAGE_SECONDS, transient_errors
 from crawler.state import StateCounts, StateLifecycle
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -75,6 +80,8 @@ class Progress:
         done: Requests acked.
         next_deadline: Seconds until the earliest lease deadline, ``None`` without leases.
         workers: Workers alive (heartbeat not expired).
+        bound: The crawl's identity is there: ``False`` once its keys are gone (a Redis
+            that restarted without persistence, or ``crawl purge``).
     """
 
     seeded: bool
@@ -84,6 +91,7 @@ class Progress:
     done: int
     next_deadline: float | None
     workers: int
+    bound: bool = True
 
 
 class RedisState(StateLifecycle):
@@ -98,6 +106,7 @@ class RedisState(StateLifecycle):
             with the same id takes its old leases over (``leased()``).
         max_pages: Hand out at most this many requests across all workers.
         clock: Seconds, for tests; ``None`` uses the Redis server's clock.
+        outage_seconds: How long a call waits for Redis to answer again.
     """
 
     def __init__(
@@ -109,12 +118,19 @@ class RedisState(StateLifecycle):
         worker_id: str | None = None,
         max_pages: int | None = None,
         clock: Callable[[], float] | None = None,
+        outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
     ) -> None:
         self.connection = RedisConnection(
-            url, crawl_id, namespace=namespace, worker_id=worker_id, clock=clock
+            url,
+            crawl_id,
+            namespace=namespace,
+            worker_id=worker_id,
+            clock=clock,
+            outage_seconds=outage_seconds,
         )
         self._max_pages = -1 if max_pages is None else max_pages
         self._pubsub: PubSub | None = None
+        self._held: set[bytes] = set()  # members leased to this process and not yet let go
 
     @property
     def url(self) -> str:
@@ -156,7 +172,8 @@ class RedisState(StateLifecycle):
         try:
             if self._pubsub is not None:
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            await self.client.zrem(self.keys.workers, self.worker_id)
+            with contextlib.suppress(Exception):  # leaving early is a courtesy: the heartbeat ends
+                await reply(self.client.zrem(self.keys.workers, self.worker_id))
         finally:
             self._pubsub = None
             await self.connection.close()
@@ -204,6 +221,7 @@ class RedisState(StateLifecycle):
             self._max_pages,
         ]
         members = await self.connection.run_script("lease", [*keys, self.keys.hosts], args)
+        self._held.update(as_bytes(m) for m in members)
         return [decode_request(m) for m in members]
 
     async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
@@ -229,7 +247,9 @@ class RedisState(StateLifecycle):
         keys = [self.keys.leases, self.keys.owners, self.keys.meta, self.keys.records]
         keys += [self.keys.hosts_done, self.keys.errors]
         args = [self.keys.channel, encode_request(request), self.worker_id, error or "", *records]
-        return bool(await self.connection.run_script("ack", keys, args))
+        acked = bool(await self.connection.run_script("ack", keys, args))
+        self._held.discard(encode_request(request))
+        return acked
 
     async def complete(
         self,
@@ -258,6 +278,7 @@ class RedisState(StateLifecycle):
             return acked, admitted
         keys, args = self._complete_arguments(request, found, records, error, slot)
         acked, *positions = await self.connection.run_script("complete", keys, args)
+        self._held.discard(encode_request(request))
         return bool(acked), [found[int(n) - 1] for n in positions]
 
     def _complete_arguments(
@@ -283,27 +304,48 @@ class RedisState(StateLifecycle):
         """Return the leases this worker owns to the front of pending."""
         if not requests:
             return
+        await self._release([encode_request(r) for r in requests])
+
+    async def _release(self, members: list[bytes]) -> int:
         keys = [self.keys.pending, self.keys.leases, self.keys.owners, self.keys.hosts]
-        members = [encode_request(r) for r in requests]
-        await self.connection.run_script(
-            "release", keys, [self.keys.channel, self.worker_id, *members]
-        )
+        args = [self.keys.channel, self.worker_id, *members]
+        released = int(await self.connection.run_script("release", keys, args))
+        self._held.difference_update(members)
+        return released
+
+    async def release_orphans(self) -> int:
+        """Give back the leases Redis says are ours but this process never got: a lease
+        call that ran while its answer was lost (an outage) leased them; nobody would
+        fetch them, and the crawl could not end before their deadline. Return how many."""
+        owners = await self.connection.call(lambda c: c.hgetall(self.keys.owners))
+        token = self.worker_id.encode()
+        orphans = [as_bytes(m) for m, o in owners.items() if o == token]
+        orphans = [m for m in orphans if m not in self._held]
+        if not orphans:
+            return 0
+        log.info("giving back %d leases whose lease answer was lost", len(orphans))
+        return await self._release(orphans)
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""
-        owners = await reply(self.client.hgetall(self.keys.owners))
+        owners = await self.connection.call(lambda c: c.hgetall(self.keys.owners))
         token = self.worker_id.encode()
-        return [decode_request(as_bytes(m)) for m, owner in owners.items() if owner == token]
+        mine = [as_bytes(m) for m, owner in owners.items() if owner == token]
+        self._held.update(mine)
+        return [decode_request(m) for m in mine]
 
     async def counts(self) -> StateCounts:
         """Return the crawl's counts, across all workers."""
+        pending, leased, done, seen = await self.connection.outage.call(self._counts)
+        return StateCounts(int(pending), int(leased), int(done or 0), int(seen))
+
+    async def _counts(self) -> list[Any]:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.llen(self.keys.pending)
             pipe.zcard(self.keys.leases)
             pipe.hget(self.keys.meta, "done")
             pipe.scard(self.keys.seen)
-            pending, leased, done, seen = await pipe.execute()
-        return StateCounts(int(pending), int(leased), int(done or 0), int(seen))
+            return list(await pipe.execute())
 
     async def heartbeat(self, lease_seconds: float) -> None:
         """Mark this worker (and its seeding, if any) alive for ``lease_seconds``."""
@@ -330,7 +372,7 @@ class RedisState(StateLifecycle):
         keys = [k.pending, k.leases, k.meta, k.seeders, k.workers, k.owners, k.hosts]
         args = [self.connection.clock_arg(), k.channel]
         values = await self.connection.run_script("progress", keys, args)
-        seeded, seeders, pending, leased, done, wait, workers = values
+        seeded, seeders, pending, leased, done, wait, workers, bound = values
         return Progress(
             seeded=seeded == b"1",
             seeders=int(seeders),
@@ -339,34 +381,55 @@ class RedisState(StateLifecycle):
             done=int(done),
             next_deadline=float(wait) if wait else None,
             workers=int(workers),
+            bound=bool(bound),
         )
 
     async def share_scope_hosts(self, hosts: Sequence[str]) -> None:
         """Share seed hosts, so that workers started without seeds have the same scope."""
         if hosts:
-            await reply(self.client.sadd(self.keys.scope, *hosts))
+            await self.connection.call(lambda c: c.sadd(self.keys.scope, *hosts))
 
     async def scope_hosts(self) -> set[str]:
         """Return the seed hosts every worker of the crawl shares."""
-        return {as_text(h) for h in await reply(self.client.smembers(self.keys.scope))}
+        hosts = await self.connection.call(lambda c: c.smembers(self.keys.scope))
+        return {as_text(h) for h in hosts}
 
     async def watch(self) -> None:
         """Subscribe to the crawl's events; call before the first ``progress`` check."""
         if self._pubsub is None:
-            self._pubsub = self.client.pubsub()
-            await self._pubsub.subscribe(self.keys.channel)
-            await self._pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+            await self.connection.outage.call(self._subscribe)
+
+    async def _subscribe(self) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(self.keys.channel)
+            await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        self._pubsub = pubsub
 
     async def events(self) -> AsyncIterator[str]:
         """Yield the crawl's events (``add``, ``idle``, ``seeded``, ``slot ORIGIN``) forever.
 
-        Call ``watch()`` first, before checking what the events announce changes of.
+        Call ``watch()`` first, before checking what the events announce changes of. When
+        the subscription breaks (a Redis outage), it is made again, and ``"add"`` is
+        yielded: events sent meanwhile were lost, so everything must be looked at again.
         """
-        if self._pubsub is None:
-            raise RuntimeError("call watch() first")
-        async for message in self._pubsub.listen():
-            if message.get("type") == "message":
-                yield as_text(message["data"])
+        while True:
+            if self._pubsub is None:
+                raise RuntimeError("call watch() first")
+            try:
+                async for message in self._pubsub.listen():
+                    if message.get("type") == "message":
+                        yield as_text(message["data"])
+            except transient_errors():
+                stale, self._pubsub = self._pubsub, None
+                with contextlib.suppress(Exception):
+                    await stale.aclose()  # type: ignore[no-untyped-call]
+                await self.connection.outage.call(self._subscribe)
+                yield "add"
 
     async def live_workers(self) -> dict[str, float]:
         """Return the live workers: id → seconds left on their heartbeat."""
