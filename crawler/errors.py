@@ -17,6 +17,7 @@ record with an ``error`` class (see ``crawler.models.ErrorKind``); neither raise
     └── StateError                    the crawl state cannot be used
         ├── StateMismatchError        the state belongs to another crawl
         ├── StateUnavailableError     its server stopped answering mid-crawl (an outage)
+        ├── StateWriteError           writing it failed (a full disk, an I/O error)
         └── StateCorruptError         the state file is unreadable
 """
 
@@ -69,6 +70,10 @@ class StateMismatchError(StateError):
 
 class StateUnavailableError(StateError):
     """The state's server (Redis) stopped answering mid-crawl and did not come back in time."""
+
+
+class StateWriteError(StateError):
+    """Writing the state file failed (a full disk, an I/O error): not bad input."""
 
 
 class StateCorruptError(StateError):

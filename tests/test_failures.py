@@ -137,3 +137,30 @@ async def test_a_full_disk_stops_the_crawl_in_one_line_and_it_resumes_exactly(
         assert sorted(urls) == sorted(site.urls())
     finally:
         unmount(disk)
+
+
+async def test_a_full_disk_under_the_state_is_one_line_and_it_resumes_exactly(
+    serve, tmp_path: Path
+) -> None:
+    site = await serve(Site(pages=chain_graph(3000, fanout=3)))
+    disk = tmp_path / "disk"
+    tiny_disk(disk, "8m")
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"x" * (8 * 1024 * 1024 - 300 * 1024))  # about 300 KiB for the state
+        out, state = tmp_path / "out.jsonl", disk / "crawl.db"
+        args = [sys.executable, "-m", "crawler", site.url("/p0"), "-o", str(out), "-q",
+                "--state", str(state), "--ignore-robots", "--concurrency", "4"]  # fmt: skip
+        first = await asyncio.create_subprocess_exec(*args, stderr=subprocess.PIPE)
+        _, err = await asyncio.wait_for(first.communicate(), 60)
+        assert first.returncode == 1, err.decode()
+        assert err.decode().startswith(f"crawl: error: cannot write state file '{state}': ")
+        assert err.decode().endswith("database or disk is full\n") and err.count(b"\n") == 1
+        filler.unlink()
+        again = await asyncio.create_subprocess_exec(*args, stderr=subprocess.PIPE)
+        _, err = await asyncio.wait_for(again.communicate(), 60)
+        assert again.returncode == 0, err.decode()
+        urls = [json.loads(line)["url"] for line in out.read_text().splitlines()]
+        assert sorted(urls) == sorted(site.urls())
+    finally:
+        unmount(disk)

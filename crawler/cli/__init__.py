@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 from crawler.cli import admin, crawl, options, parsing, report, seed
 from crawler.cli.errors import ExitStatus, UsageError, report_error, report_internal_error
 from crawler.cli.options import config_from_args
-from crawler.errors import ConfigError, CrawlerError, StateUnavailableError, WriteError
+from crawler.errors import (
+    ConfigError,
+    CrawlerError,
+    StateUnavailableError,
+    StateWriteError,
+    WriteError,
+)
 from crawler.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -119,7 +125,7 @@ def run(command: Command, argv: Sequence[str]) -> int:
     except ConfigError as exc:
         flags = parsing.flags_of_fields(parser, options.FIELDS)
         return report_error(UsageError(parsing.cli_message(str(exc), flags)), traceback=traceback)
-    except (WriteError, StateUnavailableError) as exc:  # mid-crawl failures: not bad input
+    except (WriteError, StateUnavailableError, StateWriteError) as exc:  # not bad input
         return report_error(exc, traceback=traceback, status=ExitStatus.ERROR)
     except (UsageError, CrawlerError) as exc:
         return report_error(exc, traceback=traceback)

@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from crawler.errors import StateCorruptError, StateMismatchError
+from crawler.errors import StateCorruptError, StateMismatchError, StateWriteError
 from crawler.models import Request
 from crawler.state import StateCounts, StateLifecycle
 from crawler.state.schema import PENDING, SCHEMA_VERSION, create_schema, read_meta
@@ -137,7 +137,10 @@ class SqliteState(StateLifecycle):
         if self._executor is None:
             raise RuntimeError("the state is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except sqlite3.OperationalError as exc:  # a full disk, an I/O error: not a corrupt file
+            raise StateWriteError(f"cannot write state file {self._path!r}: {exc}") from None
 
     def _remember(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -172,6 +175,9 @@ class _Store:
         try:
             _configure(db, path)
             return cls(db, path, clock)
+        except sqlite3.OperationalError as exc:
+            db.close()
+            raise StateWriteError(f"cannot write state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StateCorruptError(f"state file {path!r} is corrupt: {exc}") from None
@@ -293,6 +299,7 @@ class _Store:
         self._counts[target] += count
 
     def _write(self) -> None:
+        self._in_transaction = self._db.in_transaction  # a failed write may have rolled back
         if not self._in_transaction:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
@@ -303,8 +310,12 @@ class _Store:
 
     def _commit(self) -> None:
         if self._in_transaction:
-            self._db.execute("COMMIT")
-            self._in_transaction = False
+            try:
+                self._db.execute("COMMIT")
+            finally:
+                # A failed COMMIT (SQLITE_FULL) has rolled the transaction back: say so, or
+                # the next one would fail with "cannot commit - no transaction is active".
+                self._in_transaction = self._db.in_transaction
         self._last_commit = time.monotonic()
 
 
