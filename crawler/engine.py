@@ -67,15 +67,9 @@ class Crawl:
         on_page: OnPage | None = None,
         state: StateBackend | None = None,
     ) -> None:
-        """Prepare a crawl of ``seeds`` and ``seed_files``.
+        """Prepare a crawl of ``seeds`` and ``seed_files`` (as ``crawler.api.crawl``).
 
-        Args:
-            seeds: Absolute http(s) URLs, depth 0.
-            config: The crawl's configuration (default ``CrawlConfig()``).
-            seed_files: Files of one URL per line (``-`` for stdin).
-            on_page: Called with every ``Page``; what it returns is written instead.
-            state: A local state backend (memory, SQLite) to use instead of
-                ``config.state``'s.
+        ``state`` is a local state backend (memory, SQLite) to use instead of ``config``'s.
 
         Raises:
             SeedError: A seed is not an absolute http(s) URL.
@@ -223,7 +217,7 @@ class Crawl:
         )
         tasks = await self._start_tasks()
         try:
-            reason = await self._wait_for_end()
+            reason = await _wait_for_end(self._frontier, self._stop, self.config.time_limit)
             self._stats.stop_reason = "output_closed" if self._output_closed else reason
             if self._stats.stop_reason in ("complete", "max_pages"):
                 await self._queue.join()
@@ -263,40 +257,15 @@ class Crawl:
         if not task.cancelled() and isinstance(exc := task.exception(), Exception):
             self._fail(exc)
 
-    async def _wait_for_end(self) -> str:
-        finished = asyncio.create_task(self._frontier.finished.wait(), name="crawler-finished")
-        stopped = asyncio.create_task(self._stop.wait(), name="crawler-stopped")
-        try:
-            done, _ = await asyncio.wait(
-                {finished, stopped},
-                timeout=self.config.time_limit,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            finished.cancel()
-            stopped.cancel()
-        if stopped in done:
-            return "stopped"
-        if finished in done:
-            return "max_pages" if self._frontier.budget_spent else "complete"
-        return "time_limit"
-
     async def _release_unfinished(self) -> None:
         # A request whose record is written stays leased: the next run takes it over.
         scheduled = self._policy.scheduler.drain()
-        queued = [*self._staged, *self._drain_queue(), *self._in_flight, *scheduled]
+        queued = [*self._staged, *_drain(self._queue), *self._in_flight, *scheduled]
         unfinished = [r for r in queued if r.key not in self._written]
         self._staged.clear()
         self._in_flight.clear()
         if unfinished:
             await self._frontier.release(unfinished)
-
-    def _drain_queue(self) -> list[Request]:
-        drained = []
-        while not self._queue.empty():
-            drained.append(self._queue.get_nowait())
-            self._queue.task_done()
-        return drained
 
     def _fail(self, exc: BaseException) -> None:
         if isinstance(exc, OutputClosed):  # `crawl ... | head`: a way to stop, not a bug
@@ -367,6 +336,33 @@ class Crawl:
             finally:
                 self._free_consumers.release()
                 self._queue.task_done()
+
+
+async def _wait_for_end(frontier: Frontier, stop: asyncio.Event, time_limit: float | None) -> str:
+    """Wait until the frontier is finished, ``stop`` is set or ``time_limit`` has passed."""
+    finished = asyncio.create_task(frontier.finished.wait(), name="crawler-finished")
+    stopped = asyncio.create_task(stop.wait(), name="crawler-stopped")
+    try:
+        done, _ = await asyncio.wait(
+            {finished, stopped}, timeout=time_limit, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        finished.cancel()
+        stopped.cancel()
+    if stopped in done:
+        return "stopped"
+    if finished in done:
+        return "max_pages" if frontier.budget_spent else "complete"
+    return "time_limit"
+
+
+def _drain(queue: asyncio.Queue[Request]) -> list[Request]:
+    """Take every request out of ``queue`` (the crawl is stopping), marking each done."""
+    drained = []
+    while not queue.empty():
+        drained.append(queue.get_nowait())
+        queue.task_done()
+    return drained
 
 
 def _backend(

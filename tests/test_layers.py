@@ -38,7 +38,7 @@ LAYERS: dict[int, set[str]] = {
         "crawler.politeness", "crawler.host_policy", "crawler.coordination",
         "crawler.shared", "crawler.shared.admin", "crawler.shared.client",
         "crawler.shared.coordinator", "crawler.shared.gate", "crawler.shared.lua",
-        "crawler.shared.outage",
+        "crawler.shared.outage", "crawler.shared.events",
         "crawler.shared.state",
     },
     # 4. the frontier

@@ -3,6 +3,7 @@
 =================  ==========================================================
 ``client``         the connection: client, key names, Lua scripts, clock
 ``outage``         waiting out a Redis that stopped answering, for a bound
+``events``         the subscription to the crawl's wake-up events, kept through outages
 ``lua``            the Lua scripts (every multi-key update is one atomic script)
 ``state``          ``RedisState``, the state backend every worker shares
 ``gate``           ``RedisHostGate``, per-host politeness across all workers

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from crawler.config import is_shared
 from crawler.errors import StateError
-from crawler.shared.client import glob_escape, reply
+from crawler.shared.client import as_text, glob_escape, reply
 from crawler.shared.state import RedisState
 from crawler.sinks import open_sink
 
@@ -83,7 +83,7 @@ async def crawl_status(state: RedisState) -> CrawlStatus:
     client, keys = state.client, state.keys
     pending = _ints(await reply(client.hgetall(keys.hosts)))
     done = _ints(await reply(client.hgetall(keys.hosts_done)))
-    in_flight = await state.in_flight_by_host()
+    in_flight = await _in_flight_by_host(state)
     hosts = {
         host: HostStatus(pending.get(host, 0), done.get(host, 0), in_flight.get(host, 0))
         for host in sorted(set(pending) | set(done) | set(in_flight))
@@ -97,7 +97,7 @@ async def crawl_status(state: RedisState) -> CrawlStatus:
         seen=counts.seen,
         errors=_ints(await reply(client.hgetall(keys.errors))),
         hosts=hosts,
-        workers=await state.live_workers(),
+        workers=await _live_workers(state),
     )
 
 
@@ -172,3 +172,23 @@ async def purge_crawl(location: str, crawl_id: str) -> int:
     """Delete every key of the crawl; return how many keys there were."""
     async with _operator_state(location, crawl_id) as state:
         return await purge(state)
+
+
+async def _live_workers(state: RedisState) -> dict[str, float]:
+    """Return the live workers: id → seconds left on their heartbeat."""
+    now = await state.connection.now()
+    alive: Any = await state.client.zrangebyscore(state.keys.workers, now, "+inf", withscores=True)
+    return {as_text(worker): float(deadline) - now for worker, deadline in alive}
+
+
+async def _in_flight_by_host(state: RedisState) -> dict[str, int]:
+    """Return how many requests are being fetched per host now, by all workers."""
+    now = await state.connection.now()
+    counts: dict[str, int] = {}
+    prefix = state.keys.slots_prefix
+    async for key in state.client.scan_iter(match=glob_escape(prefix) + "*"):
+        held = int(await state.client.zcount(key, now, "+inf"))
+        if held:
+            host = as_text(key).removeprefix(prefix).partition("://")[2]  # host[:port]
+            counts[host] = counts.get(host, 0) + held
+    return counts

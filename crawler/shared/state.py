@@ -23,13 +23,10 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ==============  =======  ==========================================================
 
 Every multi-key update is one Lua script (``crawler.shared.lua``), run through the
-worker's ``RedisConnection`` (``crawler.shared.client``). Lease deadlines
-use the Redis server's clock, the one clock all machines share (a ``clock`` may be given
-for tests). Changes that may let a waiting worker go on (work added or released, the
-last lease acked, seeding finished) are published on the channel ``<prefix>events``.
+worker's ``RedisConnection``. Lease deadlines use the Redis server's clock, the one clock
+all machines share (a ``clock`` may be given for tests). Wake-ups: ``crawler.shared.events``.
 
-Memory per URL: 8 bytes in ``seen`` (plus the set's overhead, about 30 bytes), and while
-it waits, its JSON in ``pending`` (URL, depth and parent).
+Memory per URL: 8 bytes in ``seen`` (and the set's ~30 bytes), and its JSON while pending.
 """
 
 from __future__ import annotations
@@ -49,10 +46,10 @@ from crawler.shared.client import (
     decode_request,
     encode_request,
     fingerprint_bytes,
-    glob_escape,
     reply,
 )
-from crawler.shared.outage import DEFAULT_OUTAGE_SECONDS, transient_errors
+from crawler.shared.events import EventSubscription
+from crawler.shared.outage import DEFAULT_OUTAGE_SECONDS
 from crawler.state import StateCounts, StateLifecycle
 
 log = logging.getLogger(__name__)
@@ -61,7 +58,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
 
     from crawler.models import Request
     from crawler.shared.client import RedisKeys
@@ -129,7 +125,7 @@ class RedisState(StateLifecycle):
             outage_seconds=outage_seconds,
         )
         self._max_pages = -1 if max_pages is None else max_pages
-        self._pubsub: PubSub | None = None
+        self._events = EventSubscription(self.connection)
         self._held: set[bytes] = set()  # members leased to this process and not yet let go
 
     @property
@@ -170,12 +166,10 @@ class RedisState(StateLifecycle):
         if not self.connection.is_open:
             return
         try:
-            if self._pubsub is not None:
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._events.close()
             with contextlib.suppress(Exception):  # leaving early is a courtesy: the heartbeat ends
                 await reply(self.client.zrem(self.keys.workers, self.worker_id))
         finally:
-            self._pubsub = None
             await self.connection.close()
 
     async def bind(self, identity: str, *, force: bool = False) -> bool:
@@ -314,9 +308,8 @@ class RedisState(StateLifecycle):
         return released
 
     async def release_orphans(self) -> int:
-        """Give back the leases Redis says are ours but this process never got: a lease
-        call that ran while its answer was lost (an outage) leased them; nobody would
-        fetch them, and the crawl could not end before their deadline. Return how many."""
+        """Give back (and count) leases Redis says are ours that we never got: their lease
+        call ran, but its answer was lost in an outage; no one else could fetch them."""
         owners = await self.connection.call(lambda c: c.hgetall(self.keys.owners))
         token = self.worker_id.encode()
         orphans = [as_bytes(m) for m, o in owners.items() if o == token]
@@ -396,60 +389,11 @@ class RedisState(StateLifecycle):
 
     async def watch(self) -> None:
         """Subscribe to the crawl's events; call before the first ``progress`` check."""
-        if self._pubsub is None:
-            await self.connection.outage.call(self._subscribe)
+        await self._events.watch()
 
-    async def _subscribe(self) -> None:
-        pubsub = self.client.pubsub()
-        try:
-            await pubsub.subscribe(self.keys.channel)
-            await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise
-        self._pubsub = pubsub
-
-    async def events(self) -> AsyncIterator[str]:
-        """Yield the crawl's events (``add``, ``idle``, ``seeded``, ``slot ORIGIN``) forever.
-
-        Call ``watch()`` first, before checking what the events announce changes of. When
-        the subscription breaks (a Redis outage), it is made again, and ``"add"`` is
-        yielded: events sent meanwhile were lost, so everything must be looked at again.
-        """
-        while True:
-            if self._pubsub is None:
-                raise RuntimeError("call watch() first")
-            try:
-                async for message in self._pubsub.listen():
-                    if message.get("type") == "message":
-                        yield as_text(message["data"])
-            except transient_errors():
-                stale, self._pubsub = self._pubsub, None
-                with contextlib.suppress(Exception):
-                    await stale.aclose()  # type: ignore[no-untyped-call]
-                await self.connection.outage.call(self._subscribe)
-                yield "add"
-
-    async def live_workers(self) -> dict[str, float]:
-        """Return the live workers: id → seconds left on their heartbeat."""
-        now = await self.connection.now()
-        alive: Any = await self.client.zrangebyscore(
-            self.keys.workers, now, "+inf", withscores=True
-        )
-        return {as_text(worker): float(deadline) - now for worker, deadline in alive}
-
-    async def in_flight_by_host(self) -> dict[str, int]:
-        """Return how many requests are being fetched per host now, by all workers."""
-        now = await self.connection.now()
-        counts: dict[str, int] = {}
-        async for key in self.client.scan_iter(match=glob_escape(self.keys.slots_prefix) + "*"):
-            origin = as_text(key).removeprefix(self.keys.slots_prefix)
-            held = int(await self.client.zcount(key, now, "+inf"))
-            if held:
-                host = origin.partition("://")[2]  # host[:port], as the other per-host counts
-                counts[host] = counts.get(host, 0) + held
-        return counts
+    def events(self) -> AsyncIterator[str]:
+        """Yield the crawl's events forever (``crawler.shared.events``); ``watch()`` first."""
+        return self._events.events()
 
 
 def _status(slot: SlotRelease | None) -> int | str:
