@@ -26,7 +26,8 @@ LAYERS: dict[int, set[str]] = {
     # 2. the pieces: each owns one concept and does its own I/O, if any
     2: {
         "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
-        "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.fetcher",
+        "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.encoding",
+        "crawler.fetcher",
         "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
         "crawler.records", "crawler.records_io", "crawler.reconcile", "crawler.report",
         "crawler.report_html",
