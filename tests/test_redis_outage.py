@@ -24,7 +24,7 @@ from crawler.shared.state import RedisState
 from crawler.sinks import open_sink
 from tests.conftest import Site, chain_graph
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("redis_package")]
 
 OUTAGE_SECONDS = 5.0
 """How long Redis is away: the fault the test injects, not a wait for anything."""
