@@ -92,8 +92,8 @@ class Crawl:
             seed_files,
             frontier=self._frontier,
             coordinator=self._coordinator,
-            robots=self._policy.robots,
-            fetch=self._fetch,
+            robots=self._policy.robots_in_turn,
+            fetch=self._policy.fetch,
         )
         self._frontier.add_scope_hosts(config.sitemaps)
         self._init_tasks_state()

@@ -6,6 +6,9 @@
   request that rules already known disallow, so it takes no turn), *before the fetch*
   (``rules``: the origin's rules, fetched if need be; an origin that did not answer has
   its pages recorded with that error), and *on a redirect* (``allows``).
+- **the fetches of producers** (sitemaps, and the robots.txt whose ``Sitemap:`` lines
+  they read): each takes a turn of its origin's slots as a page does (``fetch``,
+  ``robots_in_turn``), after the origin's robots.txt, so Crawl-delay spaces every request.
 - **the per-host page cap** (``max_pages_per_host``): counted at ``admit``, first
   attempts only.
 - **429 and 503**: ``pause`` hands the request back to the scheduler with its origin
@@ -32,6 +35,7 @@ from crawler.urls import origin_of
 if TYPE_CHECKING:
     from crawler.config import CrawlConfig
     from crawler.coordination import HostGate
+    from crawler.fetcher import FollowCheck
     from crawler.models import FetchResult, Request, SkipReason
     from crawler.robots import RobotsFetch, RobotsRules
 
@@ -60,6 +64,7 @@ class HostPolicy:
     ) -> None:
         self._config = config
         self._gate = gate
+        self._fetch = fetch
         self.robots = RobotsCache(fetch, config.user_agent)
         slots = HostSlots(
             concurrency=config.per_host_concurrency,
@@ -98,11 +103,38 @@ class HostPolicy:
             return None, 0.0
         fetched_here = self.robots.known(origin) is None
         rules = await self.robots.get(origin)
+        crawl_delay = await self._configure(origin, rules)
+        wait = min(crawl_delay or 0.0, self._config.max_crawl_delay) if fetched_here else 0.0
+        return rules, wait
+
+    async def _configure(self, origin: str, rules: RobotsRules) -> float | None:
+        """Apply the origin's Crawl-delay here and at the host gate; return it."""
         crawl_delay = rules.crawl_delay(self._config.user_agent)
         self.scheduler.configure(origin, crawl_delay)
         await self._gate.configure(origin, crawl_delay)
-        wait = min(crawl_delay or 0.0, self._config.max_crawl_delay) if fetched_here else 0.0
-        return rules, wait
+        return crawl_delay
+
+    async def robots_in_turn(self, origin: str) -> RobotsRules:
+        """Return the origin's robots.txt for a producer, fetched in a turn of its slots."""
+        rules = self.robots.known(origin)
+        if rules is not None:
+            return rules
+        async with self.scheduler.turn(origin) as turn:
+            turn.fetched = self.robots.known(origin) is None  # else a page fetched it meanwhile
+            rules = await self.robots.get(origin)
+            if self._config.obey_robots:
+                await self._configure(origin, rules)
+        return rules
+
+    async def fetch(self, request: Request, follow: FollowCheck) -> FetchResult:
+        """Fetch a producer's request (a sitemap) in a turn of its origin's slots."""
+        origin = origin_of(request.url)
+        if self._config.obey_robots:
+            await self.robots_in_turn(origin)  # its Crawl-delay holds before this request
+        async with self.scheduler.turn(origin) as turn:
+            result = await self._fetch(request, follow)
+            turn.status = result.status
+        return result
 
     def wait(self, request: Request, seconds: float) -> None:
         """Hand ``request`` back to the scheduler, its origin resting ``seconds`` first."""

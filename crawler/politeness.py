@@ -24,6 +24,7 @@ a small interface, so that it can move to a shared store and hold across process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -35,11 +36,11 @@ from typing import TYPE_CHECKING, Final
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from crawler.models import Request, SkipReason
 
-__all__ = ["Dispatch", "HostScheduler", "HostSlots"]
+__all__ = ["Dispatch", "HostScheduler", "HostSlots", "Turn"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,19 @@ class Dispatch:
     skip: SkipReason | None = None
 
 
+@dataclass(slots=True)
+class Turn:
+    """A slot taken outside the queues (robots.txt, a sitemap): what its fetch did.
+
+    Attributes:
+        fetched: Whether a request was made (``False`` undoes the delay its start imposed).
+        status: The response's status, for the adaptive back-off.
+    """
+
+    fetched: bool = True
+    status: int | None = None
+
+
 class HostScheduler:
     """Per-origin queues of leased requests; hands out the one whose host is free soonest.
 
@@ -251,6 +265,24 @@ class HostScheduler:
             if origin is not None:
                 return self._take(origin, now)
             await self._wait_until(self._heap[0][0] if self._heap else None)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, origin: str) -> AsyncIterator[Turn]:
+        """Wait for a slot of ``origin`` as a queued request would, hold it, give it back.
+
+        For the fetches that are not pages of the frontier (robots.txt and sitemaps a
+        producer asks for), so that the origin's limit and delay hold for them too.
+        """
+        loop = asyncio.get_running_loop()
+        while (ready := self._slots.ready_at(origin)) is None or ready > loop.time():
+            await self._wait_until(ready)
+        self._slots.start(origin, loop.time())
+        self._reschedule(origin)
+        turn = Turn()
+        try:
+            yield turn
+        finally:
+            self.release(origin, fetched=turn.fetched, status=turn.status)
 
     def waiting_requests(self) -> list[Request]:
         """Return the requests waiting here (their leases must be kept alive)."""

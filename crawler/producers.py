@@ -8,7 +8,8 @@ producer is done (then the crawl is *seeded*, and may finish).
 A seeds file that cannot be read ends its producer with one logged line, not the crawl.
 Sitemaps obey the scope as pages do: a child of a sitemap index, a redirect of a sitemap
 and a robots.txt ``Sitemap:`` line on a host out of scope are not fetched (the hosts of
-the sitemaps given in the configuration are in scope).
+the sitemaps given in the configuration are in scope). Sitemaps, and the robots.txt read
+for them, are fetched in turns of their origin's slots, as pages are (``HostPolicy``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
     from crawler.fetcher import FollowCheck
     from crawler.frontier import Frontier
     from crawler.models import FetchResult
-    from crawler.robots import RobotsCache
+    from crawler.robots import RobotsRules
 
     Fetch = Callable[[Request, FollowCheck], Awaitable[FetchResult]]
+    Robots = Callable[[str], Awaitable[RobotsRules]]
     Work = Coroutine[object, object, None]
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,8 @@ class Producers:
         seed_files: Files (``-`` for stdin) of seed URLs.
         frontier: Where the URLs go.
         coordinator: Told when seeding starts and ends; shares the seeds' hosts.
-        robots: For ``Sitemap:`` lines of the seeds' robots.txt.
-        fetch: Fetches a sitemap (in its origin's gate turn).
+        robots: Gives an origin's robots.txt, for the ``Sitemap:`` lines of the seeds'.
+        fetch: Fetches a sitemap (in a turn of its origin's slots).
     """
 
     def __init__(
@@ -57,7 +59,7 @@ class Producers:
         *,
         frontier: Frontier,
         coordinator: Coordinator,
-        robots: RobotsCache,
+        robots: Robots,
         fetch: Fetch,
     ) -> None:
         self._config = config
@@ -113,7 +115,7 @@ class Producers:
         if not self._config.sitemaps_from_robots:
             return []
         origins = dict.fromkeys(origin_of(url.strip()) for url in self._seeds)
-        listed = [url for origin in origins for url in (await self._robots.get(origin)).sitemaps]
+        listed = [url for origin in origins for url in (await self._robots(origin)).sitemaps]
         return [url for url in listed if self._in_scope(url)]
 
     def _in_scope(self, url: str) -> bool:

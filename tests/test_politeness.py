@@ -295,3 +295,22 @@ async def test_crawl_delay_counts_from_the_robots_txt_request(serve) -> None:
     assert stats.pages == 3
     assert [path for _, path in site.arrivals][:2] == ["/robots.txt", "/p0"]
     assert min(gaps([t for t, _ in site.arrivals])) >= 0.5 - SLACK
+
+
+async def test_crawl_delay_spaces_robots_txt_sitemaps_and_pages_alike(serve) -> None:
+    import gzip
+
+    from tests.test_sitemaps import index, serve_bytes, urlset
+
+    site = await serve(TimedSite(pages={"/": [], "/a": [], "/b": []}))
+    robots = f"User-agent: *\nCrawl-delay: 0.3\nSitemap: {site.base}/index.xml\n"
+    site.handlers["/robots.txt"] = _text(robots)
+    site.handlers["/index.xml"] = serve_bytes(index(site.url("/pages.xml.gz")))
+    site.handlers["/pages.xml.gz"] = serve_bytes(
+        gzip.compress(urlset(site.url("/a"), site.url("/b"))), "application/gzip"
+    )
+    stats = await crawl([site.url("/")], sitemaps_from_robots=True)
+    assert stats.pages == 3
+    paths = sorted(path for _, path in site.arrivals)
+    assert paths == ["/", "/a", "/b", "/index.xml", "/pages.xml.gz", "/robots.txt"]
+    assert min(gaps([t for t, _ in site.arrivals])) >= 0.3 - SLACK
