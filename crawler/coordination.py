@@ -18,6 +18,8 @@ What the seam decides:
   it leased, and the resume reconciles the output); shared, the links, the ack, the
   records and the freed host slot are one atomic step and the record is written only if
   the ack won, so every record is in exactly one worker's output;
+- **parking**: whether the pages of an origin given up for this run (it asked again and
+  again to come back later) stay pending for the next run, or are recorded and done;
 - lease batches, the scheduler's capacity, the crawl's identity, which taken-over
   requests may already be in the output, seeding marks, shared seed hosts, wake-ups from
   other workers, keep-alive, and the per-host gate every fetch passes.
@@ -155,6 +157,13 @@ class Coordinator(Protocol):
     def owns_output(self) -> bool:
         """Whether this process's output holds every record of the crawl (a resume checks it)."""
 
+    @property
+    def parks(self) -> bool:
+        """Whether the pages of a given-up origin wait in the state for the next run.
+
+        Else they are recorded ``host_unavailable``, unrequested, and done with.
+        """
+
     def check_seed_only(self) -> None:
         """Raise ``ConfigError`` unless seeding without crawling makes sense here."""
 
@@ -253,6 +262,11 @@ class LocalCoordinator:
     def owns_output(self) -> bool:
         """Always: no other process writes this crawl's records."""
         return True
+
+    @property
+    def parks(self) -> bool:
+        """When the state is durable: the next run of the same command takes them up."""
+        return self._state.durable
 
     def check_seed_only(self) -> None:
         """Refuse: a crawl of one process seeds as it crawls."""

@@ -218,15 +218,18 @@ class Crawl:
         tasks = await self._start_tasks()
         try:
             reason = await _wait_for_end(self._frontier, self._stop, self.config.time_limit)
+            if reason == "complete" and self._frontier.parked:
+                reason = "host_unavailable"  # all done but what waits for the next run
             self._stats.stop_reason = "output_closed" if self._output_closed else reason
-            if self._stats.stop_reason in ("complete", "max_pages"):
+            if self._stats.stop_reason in ("complete", "max_pages", "host_unavailable"):
                 await self._queue.join()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            parked = self._frontier.parked
             await self._release_unfinished()
-            pending = (await self._state.counts()).pending
+            pending = (await self._state.counts()).pending - parked
             if pending and self._stats.stop_reason == "max_pages":
                 self._stats.skip("limit_reached", pending)
 
@@ -261,6 +264,7 @@ class Crawl:
         # A request whose record is written stays leased: the next run takes it over.
         scheduled = self._policy.scheduler.drain()
         queued = [*self._staged, *_drain(self._queue), *self._in_flight, *scheduled]
+        queued += self._frontier.unpark()
         unfinished = [r for r in queued if r.key not in self._written]
         self._staged.clear()
         self._in_flight.clear()

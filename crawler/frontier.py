@@ -56,6 +56,7 @@ class Frontier:
         self._coordinator = coordinator
         self.admission = Admission(config, scope, stats)
         self._held: dict[str, Request] = {}  # the active requests, by key
+        self._parked: dict[str, Request] = {}  # leased, kept for the next run (see ``park``)
         self._pending = 0
         self._dispatched = 0
         self._producers = 0
@@ -152,7 +153,31 @@ class Frontier:
 
     def held(self) -> list[Request]:
         """Return the requests leased and not yet completed or released (to renew)."""
-        return list(self._held.values())
+        return [*self._held.values(), *self._parked.values()]
+
+    @property
+    def parks(self) -> bool:
+        """Whether ``park`` keeps requests for the next run (the coordinator's ``parks``)."""
+        return self._coordinator.parks
+
+    @property
+    def parked(self) -> int:
+        """Requests parked in this run."""
+        return len(self._parked)
+
+    def park(self, request: Request) -> None:
+        """Keep a leased request of a given-up origin for the next run.
+
+        It stays leased (renewed) but is no longer active, so it does not hold this run
+        open; ``release`` at the end of the run puts it back to pending in the state.
+        """
+        self._parked[request.key] = self._held.pop(request.key, request)
+        self._stats.skip("host_unavailable")
+        self.check_finished()
+
+    def unpark(self) -> list[Request]:
+        """Return the parked requests, to release at the end of the run."""
+        return list(self._parked.values())
 
     def wake(self) -> None:
         """Make a waiting ``next_batch`` look again (another worker's work may be there)."""
@@ -222,6 +247,7 @@ class Frontier:
         await self._state.release(requests)
         for request in requests:
             self._held.pop(request.key, None)
+            self._parked.pop(request.key, None)
         self._pending += len(requests)
 
     def check_finished(self) -> None:

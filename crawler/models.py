@@ -33,6 +33,7 @@ SkipReason = Literal[
     "limit_reached",  # max_pages or the time limit was reached
     "robots",  # disallowed by robots.txt
     "trap",  # repeated path segments or other crawler-trap guard
+    "host_unavailable",  # left pending for the next run: its origin was given up for this one
 ]
 """The closed set of reasons a URL is not crawled; counted in the stats."""
 

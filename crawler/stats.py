@@ -43,8 +43,10 @@ class CrawlStats:
         duration: Seconds from start to end of the crawl.
         pages_per_second: ``pages / duration``.
         stop_reason: Why the crawl ended: ``"complete"``, ``"max_pages"``,
-            ``"time_limit"``, ``"stopped"`` (a signal, ``stop()``, or a broken iterator) or
-            ``"output_closed"`` (the reader of the output closed it: ``| head``).
+            ``"host_unavailable"`` (all done but the pages of origins given up for this
+            run, left pending in the state for the next), ``"time_limit"``, ``"stopped"``
+            (a signal, ``stop()``, or a broken iterator) or ``"output_closed"`` (the
+            reader of the output closed it: ``| head``).
         broken: Pages that ended in an error or a 4xx/5xx status: the broken links.
         error_examples: For each error class in ``errors``, the first URL that had it.
         top_hosts: ``(host, pages)`` for the ``TOP_HOSTS`` hosts with most pages, most first;

@@ -8,6 +8,8 @@ A consumer hands each request it takes from the queue to ``RequestWorker.process
 2. the request takes a turn of its origin's host gate (every process's limit) and is
    fetched; redirects are followed only where admission, dedup and robots.txt allow;
 3. a 429 or 503 hands it back to the scheduler with its origin paused, while retries last;
+   a request of an origin given up for the run is parked for the next one (a durable
+   state of this process) or recorded ``host_unavailable``;
 4. otherwise it is finished: parsed, shown to ``on_page``, and committed through the
    frontier, *write then ack*: its records are written (``keep``) and its links admitted
    in the order the coordinator's commit promises (``crawler.coordination``).
@@ -97,6 +99,9 @@ class RequestWorker:
                 await self.skip(request, "robots")
                 return
             given_up = self._policy.unavailable(request)
+            if given_up is not None and self._frontier.parks:
+                self._frontier.park(request)
+                return
             if given_up is not None:
                 await self._finish(request, given_up, None)
                 return

@@ -181,3 +181,18 @@ async def test_the_hint_joins_the_json_summary(serve, tmp_path):
     summary = json.loads(err.splitlines()[-1])
     assert (summary["type"], summary["stop_reason"]) == ("summary", "stopped")
     assert summary["hints"] == [HINT.removeprefix("crawl: hint: ")]
+
+
+async def test_pages_parked_for_the_next_run_are_a_hint_and_exit_0(serve, tmp_path) -> None:
+    async def come_back_tomorrow(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, headers={"Retry-After": "86400"})
+
+    later = [f"/later{i}" for i in range(5)]
+    site = await serve(Site(pages={"/": later}, handlers={p: come_back_tomorrow for p in later}))
+    state = str(tmp_path / "state.db")
+    code, err = await run(site.url("/"), "--ignore-robots", "-c", "1", "--state", state)
+    assert code == 0, err
+    assert err.splitlines()[-1] == (
+        "crawl: hint: 2 pages of origins that asked to come back later wait in the state: "
+        "run the same command again to crawl them"
+    )

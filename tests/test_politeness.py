@@ -314,3 +314,23 @@ async def test_crawl_delay_spaces_robots_txt_sitemaps_and_pages_alike(serve) -> 
     paths = sorted(path for _, path in site.arrivals)
     assert paths == ["/", "/a", "/b", "/index.xml", "/pages.xml.gz", "/robots.txt"]
     assert min(gaps([t for t, _ in site.arrivals])) >= 0.3 - SLACK
+
+
+async def test_with_a_state_a_given_up_origin_waits_for_the_next_run(serve, tmp_path) -> None:
+    later = [f"/later{i}" for i in range(8)]
+    pages = {"/": later, **{p: [] for p in later}}
+    site = await serve(Site(pages=pages, handlers={p: come_back_tomorrow() for p in later}))
+    out, state = tmp_path / "out.jsonl", str(tmp_path / "state.db")
+    options = {"output": str(out), "obey_robots": False, "concurrency": 1, "state": state}
+    async with asyncio.timeout(20):
+        first = await crawl([site.url("/")], **options)
+    assert (first.stop_reason, first.skipped["host_unavailable"]) == ("host_unavailable", 5)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["status"] for r in records].count(503) == 3
+    assert not [r for r in records if r["error"] == "host_unavailable"]
+    site.handlers.clear()  # the origin is back
+    async with asyncio.timeout(20):
+        second = await crawl([site.url("/")], **options)
+    assert (second.stop_reason, second.pages) == ("complete", 5)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["url"] for r in records) == sorted(site.urls())

@@ -62,6 +62,12 @@ crawled, 2 bad input, 130 SIGINT, 143 SIGTERM."""
 RESUME_HINT = "run with --state FILE to make a crawl resumable"
 """The summary's last line after Ctrl-C or SIGTERM on a crawl without ``--state``."""
 
+PARKED_HINT = (
+    "{count} pages of origins that asked to come back later wait in the state: "
+    "run the same command again to crawl them"
+)
+"""The summary's last line when a run ended with given-up origins' pages parked."""
+
 USAGE = """\
 %(prog)s [options] URL...
        %(prog)s report|seed|status|export|purge [options] ...   ('crawl help COMMAND')"""
@@ -202,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         stats, signum = asyncio.run(_run(crawler, display))
     if not args.quiet:
         hints = [RESUME_HINT] if signum is not None and config.state is None else []
+        if stats.stop_reason == "host_unavailable":
+            hints.append(PARKED_HINT.format(count=stats.skipped["host_unavailable"]))
         _print_summary(stats, hints, args.log_format)
     if args.stats_json is not None:
         _write_stats_json(args.stats_json, stats)

@@ -104,6 +104,14 @@ class SharedCoordinator:
         """Never: each worker's file holds its own records; ``crawl export`` has them all."""
         return False
 
+    @property
+    def parks(self) -> bool:
+        """Never: the crawl ends when no worker holds work, so parked work would hold it open.
+
+        Each worker gives an origin up by itself; its pages are recorded ``host_unavailable``.
+        """
+        return False
+
     def check_seed_only(self) -> None:
         """Allow it: a seeding run fills the crawl that workers lease from."""
 

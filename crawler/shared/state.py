@@ -105,6 +105,8 @@ class RedisState(StateLifecycle):
         outage_seconds: How long a call waits for Redis to answer again.
     """
 
+    durable = True
+
     def __init__(
         self,
         url: str,

@@ -54,6 +54,9 @@ class StateCounts:
 class StateBackend(Protocol):
     """The storage behind the frontier: one implementation per backend, one contract."""
 
+    durable: bool
+    """Whether the work outlives the process: a next run finds what is still pending."""
+
     async def __aenter__(self) -> Self:
         """Open the backend and return it."""
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class MemoryState(StateLifecycle):
     """Pending requests in a deque, the seen set as 64-bit fingerprints (about 60 bytes a URL)."""
 
+    durable = False
+
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._pending: deque[Request] = deque()
         self._leased: dict[str, tuple[Request, float]] = {}

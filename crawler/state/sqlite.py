@@ -50,6 +50,8 @@ PAGE_CACHE_KIB = 16 * 1024
 class SqliteState(StateLifecycle):
     """Pending requests, leases, done marks and the seen set in one SQLite file."""
 
+    durable = True
+
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
         self._path = path
         self._clock = clock
