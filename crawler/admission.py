@@ -19,8 +19,10 @@ from crawler.urls import (
     canonicalize,
     defragment,
     host_of,
+    origin_of,
     scheme_of,
     segment_repeats,
+    split_userinfo,
     validate_seed,
 )
 
@@ -69,13 +71,16 @@ class Admission:
         requests: list[Request] = []
         for url in urls:
             try:
-                valid = validate_seed(url)
+                valid, credentials = split_userinfo(validate_seed(url))
+                if credentials is not None:  # a seeds file's: never kept, never sent
+                    log.warning("seed %s: its user:password@ is ignored (use --user)", valid)
             except SeedError as exc:
                 log.warning("%s", exc)
                 self._stats.skip("invalid_url")
                 self._stats.seed("invalid_url")
                 continue
             self._scope.add_seed_host(host_of(valid))
+            self._scope.add_seed_origin(origin_of(valid))
             outcome = self._classify(valid, 0, None, spent=spent)
             if not isinstance(outcome, Request):
                 log.warning("seed %s not crawled: %s", valid, outcome)
@@ -97,6 +102,7 @@ class Admission:
         """Put the hosts of ``urls`` in scope, as seeds' hosts are (e.g. sitemaps' hosts)."""
         for url in urls:
             self._scope.add_seed_host(host_of(url))
+            self._scope.add_seed_origin(origin_of(url))
 
     def links(self, parent: Request, links: Iterable[str], *, spent: bool) -> list[Request]:
         """Return the links of ``parent``'s page that pass every check but dedup.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from crawler._version import __version__
+from crawler.access_options import check_access
 from crawler.errors import ConfigError, SeedError
 from crawler.models import OPTIONAL_RECORD_FIELDS, RECORD_FIELDS
 from crawler.urls import validate_seed
@@ -120,6 +121,31 @@ class CrawlConfig:
         redis_outage_seconds: In a shared crawl, how long a worker waits for a Redis that
             stopped answering (a restart, a fail-over) before it gives up with one line
             and exit status 1 (``crawler.shared.outage``).
+        headers: Extra request headers, ``(name, value)`` pairs, sent on every request to
+            the crawl's scope (robots.txt and sitemaps included), never to other hosts;
+            ``user_agent`` wins over a ``User-Agent`` here only when it is not the default.
+        cookies: ``(name, value)`` cookies sent to the seed origins.
+        use_cookies: Keep the cookies sites set, per origin, for the crawl (the RFC's
+            domain and path rules); ``False`` keeps none.
+        load_cookies: A Netscape ``cookies.txt`` file (browsers' export, wget, curl) whose
+            cookies the jar starts with.
+        save_cookies: Where to write the jar in the same format when the crawl ends.
+        auth: ``(user, password)`` for HTTP basic auth, sent to the seed origins only
+            (never on a redirect that leaves them). Never written anywhere.
+        proxy: The proxy for every request (``http://``, ``https://``, ``socks5://``,
+            ``socks5h://``; SOCKS needs the ``socks`` extra); ``None`` reads the
+            environment when ``trust_env``.
+        trust_env: Honour ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
+            (lower case too) when ``proxy`` is not given.
+        insecure: Skip TLS certificate verification (logged once).
+        ca_bundle: A PEM file of CA certificates to trust besides the system's.
+        client_cert: A PEM client certificate for mutual TLS (its key too, unless
+            ``client_key`` is given).
+        client_key: The client certificate's PEM private key.
+        resolve: ``HOST:PORT:ADDRESS`` entries: connect to ADDRESS for HOST:PORT while
+            sending HOST (curl's ``--resolve``).
+        allow_private: Lift the private-network guard (``crawler.netguard``): loopback,
+            private and link-local addresses may be connected to whatever the seeds are.
         schedule_size: Most leased requests waiting in the per-host scheduler for their
             origin's next slot; bounds memory while keeping enough hosts in view that
             one slow host never holds back the others.
@@ -167,6 +193,20 @@ class CrawlConfig:
     log_skipped: bool = False
     schedule_size: int = 10_000
     redis_outage_seconds: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    use_cookies: bool = True
+    load_cookies: str | None = None
+    save_cookies: str | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)
+    trust_env: bool = True
+    insecure: bool = False
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    resolve: tuple[str, ...] = ()
+    allow_private: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -199,6 +239,7 @@ class CrawlConfig:
         if any(c in self.user_agent for c in "\r\n\0"):
             raise ConfigError("user_agent must not contain CR, LF or NUL (a header value)")
         _fields(self.fields)
+        check_access(self)
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
         self._check_shared()
@@ -228,6 +269,13 @@ class CrawlConfig:
                 validate_seed(url)
             except SeedError as exc:
                 raise ConfigError(f"sitemaps: {exc}") from None
+
+    @property
+    def agent(self) -> str:
+        """The ``User-Agent`` sent and matched in robots.txt: ``user_agent``, or the one in
+        ``headers`` when ``user_agent`` is left at its default."""
+        given = [value for name, value in self.headers if name.lower() == "user-agent"]
+        return given[-1] if given and self.user_agent == DEFAULT_USER_AGENT else self.user_agent
 
     @property
     def effective_queue_size(self) -> int:
@@ -280,5 +328,14 @@ def _fields(names: tuple[str, ...] | None) -> None:
 
 
 def _tupled(options: dict[str, Any]) -> dict[str, Any]:
-    """Accept lists where the config holds tuples, so ``crawl(allow_domains=[...])`` works."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    """Accept lists where the config holds tuples, so ``crawl(allow_domains=[...])`` works,
+    and mappings for pairs, so ``crawl(headers={"X-Token": "t"})`` does."""
+    return {key: _tuple(value) for key, value in options.items()}
+
+
+def _tuple(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(value.items())
+    if isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value

@@ -27,6 +27,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from crawler.access import Access
 from crawler.config import CrawlConfig
 from crawler.coordination import LocalCoordinator, open_backend
 from crawler.errors import CrawlerError, OutputClosed, WriteError
@@ -38,7 +39,7 @@ from crawler.reconcile import open_output
 from crawler.scope import Scope
 from crawler.sinks import NullSink
 from crawler.stats import StatsRecorder
-from crawler.urls import validate_seed
+from crawler.urls import split_userinfo, validate_seed
 from crawler.worker import RequestWorker, fetch_in_turn
 
 if TYPE_CHECKING:
@@ -74,13 +75,15 @@ class Crawl:
         Raises:
             SeedError: A seed is not an absolute http(s) URL.
         """
-        self.config = config = config or CrawlConfig()
-        seeds = list(seeds)
+        config = config or CrawlConfig()
+        seeds, config = _take_credentials(list(seeds), config)
+        self.config = config
         for url in seeds:
             validate_seed(url, max_length=config.max_url_length)  # the caller's mistake: raise
         self._on_page = on_page
         self._stats = StatsRecorder()
         scope = Scope(config)
+        self._access = Access(config, scope)
         self._state, self._coordinator = _backend(config, scope, state)
         self._identity = self._coordinator.identity(seeds, seed_files)
         self._frontier = Frontier(config, self._state, scope, self._stats, self._coordinator)
@@ -153,7 +156,7 @@ class Crawl:
                 force=self.config.force_state,
             )
             try:
-                async with Fetcher(self.config) as fetcher:
+                async with Fetcher(self.config, access=self._access) as fetcher:
                     self._fetcher = fetcher
                     await self._supervise(fetcher)
             finally:
@@ -171,7 +174,7 @@ class Crawl:
         self._claim_run()
         async with self._state:
             await self._state.bind(self._identity, force=self.config.force_state)
-            async with Fetcher(self.config) as fetcher:
+            async with Fetcher(self.config, access=self._access) as fetcher:
                 self._fetcher = fetcher
                 keeper = self._spawn(self._coordinator.keep_alive(), "crawler-keep-alive")
                 try:
@@ -376,3 +379,15 @@ def _backend(
     if state is None:
         return open_backend(config, scope)
     return state, LocalCoordinator(state, config)
+
+
+def _take_credentials(seeds: list[str], config: CrawlConfig) -> tuple[list[str], CrawlConfig]:
+    """Take ``user:password@`` out of the seeds: the same as ``auth``, never written."""
+    stripped, found = [], None
+    for url in seeds:
+        bare, credentials = split_userinfo(url.strip())
+        stripped.append(bare)
+        found = found or credentials
+    if found is not None and config.auth is None:
+        config = config.replace(auth=found)
+    return stripped, config

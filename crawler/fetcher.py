@@ -25,7 +25,9 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from crawler.access import Access, OpenScope
 from crawler.models import FetchResult
+from crawler.netguard import BLOCKED_MARK
 from crawler.urls import HTTP_SCHEMES
 
 if TYPE_CHECKING:
@@ -153,10 +155,12 @@ class Fetcher:
         self,
         config: CrawlConfig,
         *,
+        access: Access | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._config = config
+        self._access = access or Access(config, OpenScope())
         self._sleep = sleep
         self._rng = rng
         self._session: aiohttp.ClientSession | None = None
@@ -172,18 +176,25 @@ class Fetcher:
     async def __aexit__(self, *exc: object) -> None:
         self._state = "closed"
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            try:
+                self._access.keep_cookies(self._session.cookie_jar)
+            finally:
+                await self._session.close()
+                self._session = None
 
     def _new_session(self) -> aiohttp.ClientSession:
         config = self._config
-        connector = aiohttp.TCPConnector(
-            limit=config.concurrency, limit_per_host=0, ttl_dns_cache=DNS_CACHE_TTL
-        )
+        jar = self._access.cookie_jar()
+        connector = self._access.connector(limit=config.concurrency, ttl_dns_cache=DNS_CACHE_TTL)
         timeout = aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout)
-        headers = {"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+        headers = {"User-Agent": config.agent, "Accept-Encoding": ACCEPT_ENCODING}
         return aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers=headers, auto_decompress=True
+            connector=connector,
+            timeout=timeout,
+            headers=headers,
+            cookie_jar=jar,
+            auto_decompress=True,
+            trust_env=False,  # the environment's proxies are read by ``Access``, with ALL_PROXY
         )
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -270,7 +281,12 @@ class Fetcher:
     async def _fetch_once(self, url: str) -> _Outcome:
         session = self._open_session()
         try:
-            async with session.get(url, allow_redirects=False) as resp:
+            async with session.get(
+                url,
+                allow_redirects=False,
+                headers=self._access.headers(url),
+                proxy=self._access.proxy(url),
+            ) as resp:
                 return await self._read_response(resp)
         except _TRANSPORT_ERRORS as exc:
             error, detail = self._classify(exc)
@@ -317,12 +333,34 @@ class Fetcher:
             return "timeout", f"connect timed out after {self._config.connect_timeout:g}s"
         if isinstance(exc, TimeoutError):
             return "timeout", f"timed out after {self._config.timeout:g}s"
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return "tls", _certificate_problem(exc)
+        if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
+            return "tls", f"TLS handshake failed: {exc.__cause__ or exc}"
+        if BLOCKED_MARK in str(exc):
+            return "blocked_address", _blocked_detail(exc)
         cause = exc.__cause__
         if isinstance(cause, ContentEncodingError):
             return "invalid_content", cause.message.strip()
         if isinstance(cause, HttpProcessingError):
             return "connection", cause.message.strip()
         return "connection", f"{type(exc).__name__}: {exc}"
+
+
+def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    """Say why a certificate was refused: expired, self-signed, for another host, ..."""
+    error = exc.certificate_error
+    reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or error
+    return f"certificate verify failed: {reason} ({exc.host}:{exc.port})"
+
+
+def _blocked_detail(exc: BaseException) -> str:
+    """The guard's words for the first refused address in ``exc``'s message."""
+    text = str(exc.__cause__ or exc)
+    for part in text.replace("Multiple exceptions: ", "").split(", "):
+        if BLOCKED_MARK in part:
+            return part.replace(f": {BLOCKED_MARK}", "").strip()
+    return text
 
 
 async def _ask(follow: FollowCheck | None, target: str) -> str | None:

@@ -65,7 +65,7 @@ class HostPolicy:
         self._config = config
         self._gate = gate
         self._fetch = fetch
-        self.robots = RobotsCache(fetch, config.user_agent)
+        self.robots = RobotsCache(fetch, config.agent)
         slots = HostSlots(
             concurrency=config.per_host_concurrency,
             delay=config.delay,
@@ -109,7 +109,7 @@ class HostPolicy:
 
     async def _configure(self, origin: str, rules: RobotsRules) -> float | None:
         """Apply the origin's Crawl-delay here and at the host gate; return it."""
-        crawl_delay = rules.crawl_delay(self._config.user_agent)
+        crawl_delay = rules.crawl_delay(self._config.agent)
         self.scheduler.configure(origin, crawl_delay)
         await self._gate.configure(origin, crawl_delay)
         return crawl_delay
@@ -142,7 +142,7 @@ class HostPolicy:
 
     def allowed(self, rules: RobotsRules, request: Request) -> bool:
         """Return whether ``rules`` let ``request`` be fetched."""
-        return rules.allowed(request.url, self._config.user_agent)
+        return rules.allowed(request.url, self._config.agent)
 
     async def allows(self, url: str) -> bool:
         """Return whether robots.txt lets a redirect go to ``url`` (always, when ignored)."""

@@ -21,6 +21,8 @@ ErrorKind = Literal[
     "bad_redirect",  # a redirect to a non-http scheme or without Location
     "callback",  # the user's on_page callback raised
     "host_unavailable",  # not requested: its origin asked, again and again, to come back later
+    "tls",  # the certificate was refused (expired, self-signed, another host) or TLS failed
+    "blocked_address",  # not connected: a private, loopback or link-local address (the guard)
 ]
 """The closed set of ``error`` classes a record can carry."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from crawler.config import OutputFormat
 
@@ -60,3 +60,17 @@ class CrawlOptions(TypedDict, total=False):
     log_skipped: bool
     schedule_size: int
     redis_outage_seconds: float
+    headers: Mapping[str, str] | Sequence[tuple[str, str]]
+    cookies: Mapping[str, str] | Sequence[tuple[str, str]]
+    use_cookies: bool
+    load_cookies: str | None
+    save_cookies: str | None
+    auth: tuple[str, str] | None
+    proxy: str | None
+    trust_env: bool
+    insecure: bool
+    ca_bundle: str | None
+    client_cert: str | None
+    client_key: str | None
+    resolve: Sequence[str]
+    allow_private: bool

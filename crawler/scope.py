@@ -25,6 +25,8 @@ class Scope:
 
     def __init__(self, config: CrawlConfig) -> None:
         self._seed_hosts: set[str] = set()
+        self._seed_origins: set[str] = set()
+        self._shared_hosts: set[str] = set()
         self.generation = 0
         """Bumped whenever the scope grows, so that remembered refusals can be forgotten."""
         self._allow_domains = tuple(d.lower().lstrip(".") for d in config.allow_domains)
@@ -38,6 +40,27 @@ class Scope:
         if host not in self._seed_hosts:
             self._seed_hosts.add(host)
             self.generation += 1
+
+    def add_seed_origin(self, origin: str) -> None:
+        """Note ``origin`` (scheme, host, port) as a seed's: credentials go there only."""
+        self._seed_origins.add(origin)
+
+    def is_seed_origin(self, origin: str, host: str) -> bool:
+        """Return whether ``origin`` is a seed's, or ``host`` one another worker shared."""
+        return origin in self._seed_origins or host in self._shared_hosts
+
+    def is_seed_host(self, host: str) -> bool:
+        """Return whether ``host`` is a seed's (or a sitemap's given in the configuration)."""
+        return host.lower() in self._seed_hosts
+
+    def add_shared_host(self, host: str) -> None:
+        """Put a seed host another worker of a shared crawl shared in scope."""
+        self._shared_hosts.add(host.lower())
+        self.add_seed_host(host)
+
+    def in_scope(self, url: str, host: str) -> bool:
+        """Return whether ``url`` is in scope (``check`` finds no reason against it)."""
+        return self.check(url, host) is None
 
     def check(self, url: str, host: str) -> SkipReason | None:
         """Return ``None`` if ``url`` (whose host is ``host``) is in scope, else why not."""

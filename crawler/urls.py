@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -50,6 +50,28 @@ def validate_seed(url: str, *, max_length: int = MAX_SEED_LENGTH) -> str:
     if not _valid_host(parts.hostname):
         raise SeedError(url, f"invalid host {parts.hostname!r}")
     return candidate
+
+
+def with_default_scheme(url: str) -> str:
+    """Return ``url`` with ``http://`` in front when it has no scheme (``example.com/docs``),
+    as wget and curl read a bare host."""
+    stripped = url.strip()
+    if "://" in stripped or stripped.startswith("//"):
+        return url
+    host = stripped.split("/", 1)[0]
+    if "." not in host and ":" not in host and host.lower() != "localhost":
+        return url  # a word, not a host: left to be refused as a seed
+    return f"http://{stripped}"
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Return ``url`` without ``user:password@``, and the credentials it held (or ``None``)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    credentials = (unquote(parts.username), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=netloc)), credentials
 
 
 def _valid_host(host: str) -> bool:

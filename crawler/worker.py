@@ -183,7 +183,7 @@ class RequestWorker:
     def _links_to_follow(self, parsed: ParsedHtml, result: FetchResult) -> tuple[str, ...]:
         if not self._config.respect_nofollow:
             return parsed.links
-        if parsed.nofollow or x_robots_nofollow(result.headers, self._config.user_agent):
+        if parsed.nofollow or x_robots_nofollow(result.headers, self._config.agent):
             return ()
         return tuple(link for link in parsed.links if link not in parsed.nofollow_links)
 

@@ -46,8 +46,8 @@ def test_no_parser_takes_an_abbreviation(prog):
          "unrecognized arguments: --maxpages (did you mean --max-pages?); see 'crawl --help'"),
         (["--conc", "4", "http://h/"],
          "unrecognized arguments: --conc (did you mean --concurrency?); see 'crawl --help'"),
-        (["--user", "u:p", "http://h/"],
-         "unrecognized arguments: --user (did you mean --user-agent?); see 'crawl --help'"),
+        (["--user-agen", "u:p", "http://h/"],
+         "unrecognized arguments: --user-agen (did you mean --user-agent?); see 'crawl --help'"),
         (["--timout=5", "http://h/"],
          "unrecognized arguments: --timout=5 (did you mean --timeout?); see 'crawl --help'"),
         (["--max", "3", "http://h/"], "unrecognized arguments: --max (did you mean --max-pages, "
@@ -142,12 +142,28 @@ INVALID = {
                              "--max-pages-per-host must be >= 1, got 0"),
     "--max-repeated-segments": (["--max-repeated-segments", "0"],
                                 "--max-repeated-segments must be >= 1, got 0"),
+    "--header": (["-H", "Bad Name: v"], "--header: invalid name 'Bad Name'"),
+    "--cookie": (["--cookie", "c=a;b"], "--cookie: the value of 'c' must not contain"),
+    "--load-cookies": (["--load-cookies", "/nonexistent/c.txt"],
+                       "--load-cookies: cannot read '/nonexistent/c.txt': No such file"),
+    "--save-cookies": (["--save-cookies", "/nonexistent/c.txt"],
+                       "--save-cookies: no folder for '/nonexistent/c.txt'"),
+    "--user": (["--user", "nopassword"], "argument --user: not USER:PASSWORD"),
+    "--proxy": (["--proxy", "ftp://u:pw@p:21"], "--proxy: 'ftp://u:***@p:21' is not a proxy URL"),
+    "--ca-bundle": (["--ca-bundle", "/nonexistent.pem"],
+                    "--ca-bundle: cannot read '/nonexistent.pem': No such file"),
+    "--client-cert": (["--client-cert", "/nonexistent.pem"],
+                      "--client-cert: cannot read '/nonexistent.pem': No such file"),
+    "--client-key": (["--client-key", "/nonexistent.pem"],
+                     "--client-key: cannot read '/nonexistent.pem': No such file"),
+    "--resolve": (["--resolve", "h:80"], "--resolve: 'h:80' is not HOST:PORT:ADDRESS"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""
 
 CANNOT_BE_INVALID = {
     "--output", "--format", "--include-links", "--force", "--ignore-robots", "--respect-nofollow",
-    "--sitemaps-from-robots", "--log-skipped",
+    "--sitemaps-from-robots", "--log-skipped", "--no-cookies", "--no-proxy", "--insecure",
+    "--allow-private",
 }  # fmt: skip
 """Flags and choices: argparse takes only valid values of these, or none."""
 

@@ -21,13 +21,13 @@ LAYERS: dict[int, set[str]] = {
     # 1. pure: no I/O, no other layer
     1: {
         "crawler._version", "crawler.errors", "crawler.models", "crawler.config", "crawler.urls",
-        "crawler.options",
+        "crawler.options", "crawler.access_options",
     },
     # 2. the pieces: each owns one concept and does its own I/O, if any
     2: {
         "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
         "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.encoding",
-        "crawler.fetcher",
+        "crawler.fetcher", "crawler.access", "crawler.netguard", "crawler.cookiefile",
         "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
         "crawler.records", "crawler.records_io", "crawler.reconcile", "crawler.report",
         "crawler.report_html",
@@ -53,6 +53,7 @@ LAYERS: dict[int, set[str]] = {
         "crawler", "crawler.__main__", "crawler.api", "crawler.cli", "crawler.cli.crawl",
         "crawler.cli.errors", "crawler.cli.options", "crawler.cli.report",
         "crawler.cli.seed", "crawler.cli.admin", "crawler.cli.parsing", "crawler.cli.units",
+        "crawler.cli.door",
     },
 }  # fmt: skip
 

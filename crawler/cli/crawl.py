@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from crawler._version import __version__
 from crawler.cli import options
+from crawler.cli.door import add_door_options, check_door_files
 from crawler.cli.errors import ExitStatus, UsageError
 from crawler.cli.parsing import Parser
 from crawler.config import is_shared
@@ -21,6 +22,7 @@ from crawler.errors import OutputError
 from crawler.progress import DEFAULT_LOG_INTERVAL, choose_display, refresh
 from crawler.state import open_local_state
 from crawler.summary import format_summary, no_seed_crawled, summary_json
+from crawler.urls import with_default_scheme
 
 if TYPE_CHECKING:
     import argparse
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(parser)
     _add_limit_options(parser)
     options.add_scope_options(parser)
+    add_door_options(parser)
     _add_progress_options(parser)
     _add_state_options(parser)
     _add_politeness_options(parser)
@@ -264,7 +267,9 @@ def _check_inputs(args: argparse.Namespace, seed_files: list[str]) -> None:
         raise UsageError(
             "no seed URL given (pass URLs, --seeds-file or --sitemap, or pipe URLs to stdin)"
         )
+    args.urls = [with_default_scheme(url) for url in args.urls]
     options.check_seeds(args.urls, seed_files)
+    check_door_files(args)
 
 
 async def _run(crawler: Crawl, display: Display | None) -> tuple[CrawlStats, int | None]:

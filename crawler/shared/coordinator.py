@@ -219,7 +219,7 @@ class SharedCoordinator:
 
     async def _refresh_scope(self) -> None:
         for host in await self.state.scope_hosts():
-            self._scope.add_seed_host(host)
+            self._scope.add_shared_host(host)
 
 
 def _host(url: str) -> str:
