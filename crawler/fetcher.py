@@ -15,6 +15,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ DNS_CACHE_TTL: Final = 300
 REDIRECT_STATUSES: Final = range(300, 400)
 _NO_HEADERS: Final[Mapping[str, str]] = CIMultiDictProxy(CIMultiDict())
 _TRANSPORT_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
+_BLOCKED: Final = re.compile(rf"([0-9A-Fa-f:.%]+ is [^:]+): {BLOCKED_MARK}")
+"""The guard's words in a connection error (one of several, when a host has many addresses)."""
 
 _State = Literal["new", "open", "closed"]
 
@@ -337,7 +340,7 @@ class Fetcher:
             return "tls", _certificate_problem(exc)
         if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
             return "tls", f"TLS handshake failed: {exc.__cause__ or exc}"
-        if BLOCKED_MARK in str(exc):
+        if BLOCKED_MARK in str(exc) or BLOCKED_MARK in str(exc.__cause__):
             return "blocked_address", _blocked_detail(exc)
         cause = exc.__cause__
         if isinstance(cause, ContentEncodingError):
@@ -356,11 +359,8 @@ def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
 
 def _blocked_detail(exc: BaseException) -> str:
     """The guard's words for the first refused address in ``exc``'s message."""
-    text = str(exc.__cause__ or exc)
-    for part in text.replace("Multiple exceptions: ", "").split(", "):
-        if BLOCKED_MARK in part:
-            return part.replace(f": {BLOCKED_MARK}", "").strip()
-    return text
+    found = _BLOCKED.search(f"{exc.__cause__} {exc}")
+    return found[1] if found else str(exc)
 
 
 async def _ask(follow: FollowCheck | None, target: str) -> str | None:

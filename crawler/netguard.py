@@ -24,6 +24,7 @@ An IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) is judged as its IPv4 address.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from typing import TYPE_CHECKING, Final, Literal
@@ -62,22 +63,22 @@ def category(address: str) -> Category:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+    if ip.is_multicast or ip.is_unspecified:
         return "never"
+    if ip.is_loopback:  # before "reserved": ``::1`` is in IPv6's reserved ``::/8``
+        return "loopback"
     if ip in _METADATA or ip.is_link_local:
         return "link_local"
-    if ip.is_loopback:
-        return "loopback"
     if any(ip in network for network in _PRIVATE_NETWORKS if network.version == ip.version):
         return "private"
-    return "global" if ip.is_global else "never"
+    return "global" if ip.is_global and not ip.is_reserved else "never"
 
 
 class BlockedAddressError(OSError):
     """A connection the guard refused; nothing was sent to the address."""
 
     def __init__(self, address: str, kind: Category) -> None:
-        super().__init__(f"{address} is {_WHY[kind]}: {BLOCKED_MARK}")
+        super().__init__(errno.EACCES, f"{address} is {_WHY[kind]}: {BLOCKED_MARK}")
         self.address = address
 
 
