@@ -119,7 +119,11 @@ class Access:
                     "a SOCKS proxy needs the socks extra: pip install 'crawler[socks]'"
                 ) from None
             log.info("connecting through %s", redact_url(self._proxy))
-            return ProxyConnector.from_url(self._proxy, rdns=True, **options)
+            scheme, _, rest = self._proxy.partition("://")
+            remote_dns = scheme.endswith(("h", "a"))  # socks5h, socks4a: the proxy resolves
+            return ProxyConnector.from_url(
+                f"{scheme.rstrip('ha')}://{rest}", rdns=remote_dns, **options
+            )
         return aiohttp.TCPConnector(**options)
 
     def cookie_jar(self) -> AbstractCookieJar:

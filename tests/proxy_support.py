@@ -7,6 +7,7 @@ headers to the target (127.0.0.1 only), without following redirects.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 from dataclasses import dataclass, field
@@ -76,3 +77,57 @@ async def serve_proxy(proxy: CountingProxy) -> AsyncIterator[CountingProxy]:
         yield proxy
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class Socks5Proxy:
+    """A SOCKS5 proxy (RFC 1928, no authentication) to 127.0.0.1 only; counts its tunnels."""
+
+    tunnels: list[str] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, scheme: str = "socks5h") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _, methods = await reader.readexactly(2)
+            await reader.readexactly(methods)
+            writer.write(b"\x05\x00")  # no authentication
+            _, command, _, kind = await reader.readexactly(4)
+            if kind == 1:
+                host = ".".join(str(b) for b in await reader.readexactly(4))
+            else:
+                host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            if command != 1 or host not in ("127.0.0.1", "localhost"):
+                writer.write(b"\x05\x02\x00\x01" + bytes(6))  # not allowed
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+            self.tunnels.append(f"{host}:{port}")
+            writer.write(b"\x05\x00\x00\x01" + bytes(6))
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_socks(proxy: Socks5Proxy) -> AsyncIterator[Socks5Proxy]:
+    """Serve the SOCKS5 ``proxy`` on 127.0.0.1 (port 0) for the duration of the block."""
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    proxy.port = server.sockets[0].getsockname()[1]
+    try:
+        yield proxy
+    finally:
+        server.close()

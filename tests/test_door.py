@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from crawler.access import Access
 from crawler.errors import ConfigError
 from crawler.scope import Scope
 from tests.conftest import Site, page_html
-from tests.proxy_support import CountingProxy, serve_proxy
+from tests.proxy_support import CountingProxy, Socks5Proxy, serve_proxy, serve_socks
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -168,6 +169,18 @@ async def test_an_http_proxy_forwards_every_request(serve: Serve, tmp_path: Path
         await crawl([site.url("/")], proxy=proxy.url(credentials=True))
         assert proxy.forwarded == [site.url(p) for p in ("/robots.txt", "/", "/a")]
         assert proxy.refused == 0
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+async def test_a_socks_proxy_carries_every_connection(serve: Serve, scheme: str) -> None:
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("aiohttp_socks", reason="the socks extra is not installed")
+    site = await serve(Site(pages={"/": ["/a"], "/a": []}))
+    async with serve_socks(Socks5Proxy()) as proxy:
+        stats = await crawl([site.url("/")], proxy=proxy.url(scheme))
+    assert stats.pages == 2
+    assert proxy.tunnels and set(proxy.tunnels) == {site.base.removeprefix("http://")}
+    assert {r.path for r in site.requests} == {"/robots.txt", "/", "/a"}
 
 
 async def test_environment_proxies_and_no_proxy(
