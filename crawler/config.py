@@ -144,6 +144,9 @@ class CrawlConfig:
         client_key: The client certificate's PEM private key.
         resolve: ``HOST:PORT:ADDRESS`` entries: connect to ADDRESS for HOST:PORT while
             sending HOST (curl's ``--resolve``).
+        extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
+            record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
+            every match as a list); checked when the crawl is made.
         allow_private: Lift the private-network guard (``crawler.netguard``): loopback,
             private and link-local addresses may be connected to whatever the seeds are.
         schedule_size: Most leased requests waiting in the per-host scheduler for their
@@ -207,6 +210,7 @@ class CrawlConfig:
     client_key: str | None = None
     resolve: tuple[str, ...] = ()
     allow_private: bool = False
+    extract: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length"):
@@ -238,7 +242,7 @@ class CrawlConfig:
             raise ConfigError("user_agent must not be empty")
         if any(c in self.user_agent for c in "\r\n\0"):
             raise ConfigError("user_agent must not contain CR, LF or NUL (a header value)")
-        _fields(self.fields)
+        _fields(self.fields, tuple(name.removesuffix("[]") for name, _ in self.extract))
         check_access(self)
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
@@ -285,7 +289,8 @@ class CrawlConfig:
     @property
     def record_fields(self) -> tuple[str, ...]:
         """The fields of a default record, in order: ``fields`` plus ``outlinks`` if asked."""
-        chosen = self.fields or RECORD_FIELDS
+        extracted = tuple(name.removesuffix("[]") for name, _ in self.extract)
+        chosen = self.fields or (*RECORD_FIELDS, *extracted)
         if self.include_links and "outlinks" not in chosen:
             return (*chosen, "outlinks")
         return chosen
@@ -313,10 +318,13 @@ def _integer(name: str, value: int | None, *, minimum: int) -> None:
         raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
 
 
-def _fields(names: tuple[str, ...] | None) -> None:
+def _fields(names: tuple[str, ...] | None, extracted: tuple[str, ...]) -> None:
+    clash = sorted(set(extracted) & {*RECORD_FIELDS, *OPTIONAL_RECORD_FIELDS})
+    if clash:
+        raise ConfigError(f"extract: {', '.join(clash)} is a record field already: rename it")
     if names is None:
         return
-    valid = (*RECORD_FIELDS, *OPTIONAL_RECORD_FIELDS)
+    valid = (*RECORD_FIELDS, *OPTIONAL_RECORD_FIELDS, *extracted)
     if not names:
         raise ConfigError(f"fields: no field given (valid: {', '.join(valid)})")
     for name in names:

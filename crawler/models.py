@@ -136,6 +136,8 @@ class ParsedHtml:
     encoding: str
     nofollow: bool = False
     nofollow_links: frozenset[str] = frozenset()
+    fields: Mapping[str, object] = field(default_factory=dict)
+    """The user's extracted fields (``crawler.extract``), by name."""
 
 
 @dataclass(slots=True)
@@ -161,6 +163,8 @@ class Page:
     error_detail: str | None = None
     callback_error: str | None = None
     """What ``on_page`` raised (``"KeyError: 'x'"``); the fetch's own outcome is kept."""
+    fields: Mapping[str, object] = field(default_factory=dict)
+    """The fields extracted from the page (``CrawlConfig.extract``), by name."""
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
 

@@ -74,3 +74,4 @@ class CrawlOptions(TypedDict, total=False):
     client_key: str | None
     resolve: Sequence[str]
     allow_private: bool
+    extract: Mapping[str, str] | Sequence[tuple[str, str]]

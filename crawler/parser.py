@@ -35,6 +35,9 @@ from crawler.encoding import FALLBACK_ENCODING, PRESCAN_BYTES, detect_encoding
 from crawler.models import ParsedHtml
 
 if TYPE_CHECKING:
+    from crawler.extract import Extraction
+
+if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
 __all__ = [
@@ -88,13 +91,16 @@ def is_html(content_type: str | None) -> bool:
     return content_type.partition(";")[0].strip().lower() in HTML_MEDIA_TYPES
 
 
-def parse_html(body: bytes, url: str, *, charset: str | None = None) -> ParsedHtml:
+def parse_html(
+    body: bytes, url: str, *, charset: str | None = None, extraction: Extraction | None = None
+) -> ParsedHtml:
     """Extract the title, links and robots hints of an HTML body; never raise.
 
     Args:
         body: The raw body (empty or garbage gives an empty result).
         url: The final URL of the page, the base for relative links.
         charset: The ``charset`` parameter of ``Content-Type``, or ``None``.
+        extraction: The user's fields to evaluate on the same parse (``crawler.extract``).
 
     Returns:
         The parsed page; see ``ParsedHtml``.
@@ -104,10 +110,15 @@ def parse_html(body: bytes, url: str, *, charset: str | None = None) -> ParsedHt
     many_tags = _tag_count(markup) > HTML5_MAX_TAGS
     tree = _libxml2_tree(markup) if many_tags else _lexbor_tree(markup)
     if tree is None:
-        return ParsedHtml(title=None, links=(), encoding=encoding)
+        fields = extraction.empty() if extraction else {}
+        return ParsedHtml(title=None, links=(), encoding=encoding, fields=fields)
     base, title, nofollow = _scan_head(tree, url)
     links, nofollow_links = _links(tree, base)
-    return ParsedHtml(title, links, encoding, nofollow, nofollow_links)
+    fields = {}
+    if extraction is not None:
+        lexbor, libxml2 = (None, tree.root) if many_tags else (tree.root, None)
+        fields = extraction.evaluate(markup, lexbor, libxml2, _libxml2_root)
+    return ParsedHtml(title, links, encoding, nofollow, nofollow_links, fields)
 
 
 def _markup(body: bytes, encoding: str) -> bytes | str:
@@ -134,6 +145,8 @@ class _Tree:
     anchors: Iterable[Any]
     attributes: Callable[[Any], Mapping[str, str | None]]
     text: Callable[[Any], str]
+    root: Any
+    """The parser's own document (lexbor's) or root element (libxml2's)."""
 
 
 def _lexbor_tree(markup: bytes | str) -> _Tree | None:
@@ -143,7 +156,7 @@ def _lexbor_tree(markup: bytes | str) -> _Tree | None:
     except SelectolaxError:  # lexbor could not allocate its tree
         return None
     head = document.css("base, title, meta")
-    return _Tree(head, _lexbor_anchors(document), _LEXBOR_ATTRIBUTES, LexborNode.text)
+    return _Tree(head, _lexbor_anchors(document), _LEXBOR_ATTRIBUTES, LexborNode.text, document)
 
 
 def _lexbor_anchors(document: LexborHTMLParser) -> Iterable[LexborNode]:
@@ -167,15 +180,20 @@ _LEXBOR_ATTRIBUTES = operator.attrgetter("attributes")
 
 def _libxml2_tree(markup: bytes | str) -> _Tree | None:
     """Parse with libxml2; ``None`` if it fails or finds nothing."""
-    body = markup.encode() if isinstance(markup, str) else markup
-    try:
-        root = etree.fromstring(body, _libxml2_parser())
-    except etree.LxmlError:
-        return None
-    if root is None:  # an empty or blank body
+    root = _libxml2_root(markup)
+    if root is None:
         return None
     head = root.iter("base", "title", "meta")
-    return _Tree(head, root.iter("a", "area"), _LIBXML2_ATTRIBUTES, _libxml2_text)
+    return _Tree(head, root.iter("a", "area"), _LIBXML2_ATTRIBUTES, _libxml2_text, root)
+
+
+def _libxml2_root(markup: bytes | str) -> Any | None:
+    """Return libxml2's root element of the markup; ``None`` if it fails or finds nothing."""
+    body = markup.encode() if isinstance(markup, str) else markup
+    try:
+        return etree.fromstring(body, _libxml2_parser())  # None for an empty or blank body
+    except etree.LxmlError:
+        return None
 
 
 def _libxml2_parser() -> Any:

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 from crawler.models import RECORD_FIELDS, Page
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from crawler.models import FetchResult, ParsedHtml, Record, Request, SkipReason
 
 
-def make_page(result: FetchResult, parsed: ParsedHtml | None) -> Page:
-    """Build the ``Page`` handed to user code."""
+def make_page(
+    result: FetchResult, parsed: ParsedHtml | None, empty: Mapping[str, object] | None = None
+) -> Page:
+    """Build the ``Page`` handed to user code; ``empty`` is its fields when not parsed."""
     request = result.request
     return Page(
         url=request.url,
@@ -29,6 +31,7 @@ def make_page(result: FetchResult, parsed: ParsedHtml | None) -> Page:
         links=parsed.links if parsed else (),
         error=result.error,
         error_detail=result.error_detail,
+        fields=parsed.fields if parsed else dict(empty or {}),
     )
 
 
@@ -72,6 +75,7 @@ def _full_record(result: FetchResult, page: Page) -> Record:
         "fetched_at": result.fetched_at.isoformat().replace("+00:00", "Z"),
         "error": page.error,
         "error_detail": page.error_detail,
+        **page.fields,
     }
 
 

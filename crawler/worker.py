@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from crawler.config import CrawlConfig
     from crawler.coordination import HostGate, Slot
+    from crawler.extract import Extraction
     from crawler.fetcher import Fetcher, FollowCheck
     from crawler.frontier import Frontier
     from crawler.host_policy import HostPolicy
@@ -75,8 +76,10 @@ class RequestWorker:
         stats: StatsRecorder,
         on_page: OnPage | None,
         written: set[str],
+        extraction: Extraction | None = None,
     ) -> None:
         self._config = config
+        self._extraction = extraction
         self._fetcher = fetcher
         self._frontier = frontier
         self._policy = policy
@@ -132,8 +135,9 @@ class RequestWorker:
         await self._commit(request, records, lambda: None)
 
     async def _finish(self, request: Request, result: FetchResult, slot: Slot | None) -> None:
-        parsed = _parse(result)
-        page = make_page(result, parsed)
+        parsed = _parse(result, self._extraction)
+        empty = self._extraction.empty() if self._extraction is not None else None
+        page = make_page(result, parsed, empty)
         records = await self._records(page, result)
         links = self._links_to_follow(parsed, result) if parsed is not None else ()
 
@@ -217,11 +221,11 @@ def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
 
 
-def _parse(result: FetchResult) -> ParsedHtml | None:
+def _parse(result: FetchResult, extraction: Extraction | None) -> ParsedHtml | None:
     ok = result.error is None and result.status is not None and 200 <= result.status < 300
     if not ok or not is_html(result.content_type):
         return None
-    return parse_html(result.body, result.final_url, charset=result.charset)
+    return parse_html(result.body, result.final_url, charset=result.charset, extraction=extraction)
 
 
 def _returned_records(returned: object) -> list[Record]:

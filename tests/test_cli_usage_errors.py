@@ -157,6 +157,7 @@ INVALID = {
     "--client-key": (["--client-key", "/nonexistent.pem"],
                      "--client-key: cannot read '/nonexistent.pem': No such file"),
     "--resolve": (["--resolve", "h:80"], "--resolve: 'h:80' is not HOST:PORT:ADDRESS"),
+    "--field": (["--field", "h=css:h1["], "--field: h: invalid css 'h1['"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""
 

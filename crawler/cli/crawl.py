@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -25,8 +26,6 @@ from crawler.summary import format_summary, no_seed_crawled, summary_json
 from crawler.urls import with_default_scheme
 
 if TYPE_CHECKING:
-    import argparse
-
     from crawler.logs import LogFormat
     from crawler.progress import Display
     from crawler.state import StateCounts
@@ -105,6 +104,13 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "(default: all but outlinks)",
     )  # fmt: skip
     group.add_argument(
+        "--field", dest="extract", type=_extract_field, action="append", default=[],
+        metavar="NAME=KIND:EXPR",
+        help="extract a field from every HTML page into its record: css:SELECTOR, "
+        "css:SELECTOR@ATTR, xpath:EXPR or re:REGEX; NAME[]=... keeps every match as a "
+        "list; repeatable",
+    )  # fmt: skip
+    group.add_argument(
         "--include-links", action="store_true",
         help="add 'outlinks' (the page's in-scope links) to every record",
     )  # fmt: skip
@@ -115,6 +121,13 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "--fail-on-broken", action="store_true",
         help="exit 1 if a page ended in an error or a 4xx/5xx status",
     )  # fmt: skip
+
+
+def _extract_field(text: str) -> tuple[str, str]:
+    name, sep, expression = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"not NAME=KIND:EXPR: {text!r}")
+    return name, expression
 
 
 def _field_list(text: str) -> tuple[str, ...]:
