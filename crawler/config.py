@@ -144,6 +144,7 @@ class CrawlConfig:
         client_key: The client certificate's PEM private key.
         resolve: ``HOST:PORT:ADDRESS`` entries: connect to ADDRESS for HOST:PORT while
             sending HOST (curl's ``--resolve``).
+        max_text_bytes: Cap, in bytes of UTF-8, on the ``text`` field of a record.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.
@@ -211,9 +212,10 @@ class CrawlConfig:
     resolve: tuple[str, ...] = ()
     allow_private: bool = False
     extract: tuple[tuple[str, str], ...] = ()
+    max_text_bytes: int = MIB
 
     def __post_init__(self) -> None:
-        for name in ("concurrency", "max_bytes", "max_url_length"):
+        for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
             _integer(name, getattr(self, name), minimum=1)
         if self.concurrency > MAX_CONCURRENCY:
             raise ConfigError(f"concurrency must be <= {MAX_CONCURRENCY}, got {self.concurrency}")

@@ -56,10 +56,11 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The fields of an output record, in output order."""
 
-OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error")
+OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error", "text")
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
 ``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
-``callback_error`` is what ``on_page`` raised (a default record has it only when set)."""
+``callback_error`` is what ``on_page`` raised (a default record has it only when set);
+``text`` is an HTML page's visible text (``crawler.text``), ``null`` for other pages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,8 @@ class ParsedHtml:
     nofollow_links: frozenset[str] = frozenset()
     fields: Mapping[str, object] = field(default_factory=dict)
     """The user's extracted fields (``crawler.extract``), by name."""
+    text: str | None = None
+    """The visible text, when asked for (``crawler.text``)."""
 
 
 @dataclass(slots=True)
@@ -165,6 +168,9 @@ class Page:
     """What ``on_page`` raised (``"KeyError: 'x'"``); the fetch's own outcome is kept."""
     fields: Mapping[str, object] = field(default_factory=dict)
     """The fields extracted from the page (``CrawlConfig.extract``), by name."""
+    visible_text: str | None = None
+    """The page's visible text when the record asks for ``text`` (``crawler.text``);
+    ``text`` is the whole body decoded."""
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
 

@@ -75,3 +75,4 @@ class CrawlOptions(TypedDict, total=False):
     resolve: Sequence[str]
     allow_private: bool
     extract: Mapping[str, str] | Sequence[tuple[str, str]]
+    max_text_bytes: int

@@ -33,6 +33,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from crawler.encoding import FALLBACK_ENCODING, PRESCAN_BYTES, detect_encoding
 from crawler.models import ParsedHtml
+from crawler.text import lexbor_text, libxml2_text
 
 if TYPE_CHECKING:
     from crawler.extract import Extraction
@@ -92,7 +93,12 @@ def is_html(content_type: str | None) -> bool:
 
 
 def parse_html(
-    body: bytes, url: str, *, charset: str | None = None, extraction: Extraction | None = None
+    body: bytes,
+    url: str,
+    *,
+    charset: str | None = None,
+    extraction: Extraction | None = None,
+    text_bytes: int | None = None,
 ) -> ParsedHtml:
     """Extract the title, links and robots hints of an HTML body; never raise.
 
@@ -101,6 +107,7 @@ def parse_html(
         url: The final URL of the page, the base for relative links.
         charset: The ``charset`` parameter of ``Content-Type``, or ``None``.
         extraction: The user's fields to evaluate on the same parse (``crawler.extract``).
+        text_bytes: Also give the visible text, cut at this many bytes (``crawler.text``).
 
     Returns:
         The parsed page; see ``ParsedHtml``.
@@ -115,10 +122,13 @@ def parse_html(
     base, title, nofollow = _scan_head(tree, url)
     links, nofollow_links = _links(tree, base)
     fields = {}
+    lexbor, libxml2 = (None, tree.root) if many_tags else (tree.root, None)
     if extraction is not None:
-        lexbor, libxml2 = (None, tree.root) if many_tags else (tree.root, None)
         fields = extraction.evaluate(markup, lexbor, libxml2, _libxml2_root)
-    return ParsedHtml(title, links, encoding, nofollow, nofollow_links, fields)
+    text = None
+    if text_bytes is not None:
+        text = lexbor_text(lexbor, text_bytes) if lexbor else libxml2_text(libxml2, text_bytes)
+    return ParsedHtml(title, links, encoding, nofollow, nofollow_links, fields, text)
 
 
 def _markup(body: bytes, encoding: str) -> bytes | str:

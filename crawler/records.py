@@ -32,6 +32,7 @@ def make_page(
         error=result.error,
         error_detail=result.error_detail,
         fields=parsed.fields if parsed else dict(empty or {}),
+        visible_text=parsed.text if parsed else None,
     )
 
 
@@ -57,6 +58,7 @@ def make_record(
         return record
     record["outlinks"] = list(outlinks)
     record["callback_error"] = page.callback_error
+    record["text"] = page.visible_text
     return {name: record[name] for name in fields}
 
 

@@ -80,6 +80,7 @@ class RequestWorker:
     ) -> None:
         self._config = config
         self._extraction = extraction
+        self._text_bytes = config.max_text_bytes if "text" in config.record_fields else None
         self._fetcher = fetcher
         self._frontier = frontier
         self._policy = policy
@@ -135,7 +136,7 @@ class RequestWorker:
         await self._commit(request, records, lambda: None)
 
     async def _finish(self, request: Request, result: FetchResult, slot: Slot | None) -> None:
-        parsed = _parse(result, self._extraction)
+        parsed = _parse(result, self._extraction, self._text_bytes)
         empty = self._extraction.empty() if self._extraction is not None else None
         page = make_page(result, parsed, empty)
         records = await self._records(page, result)
@@ -221,11 +222,19 @@ def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
 
 
-def _parse(result: FetchResult, extraction: Extraction | None) -> ParsedHtml | None:
+def _parse(
+    result: FetchResult, extraction: Extraction | None, text_bytes: int | None
+) -> ParsedHtml | None:
     ok = result.error is None and result.status is not None and 200 <= result.status < 300
     if not ok or not is_html(result.content_type):
         return None
-    return parse_html(result.body, result.final_url, charset=result.charset, extraction=extraction)
+    return parse_html(
+        result.body,
+        result.final_url,
+        charset=result.charset,
+        extraction=extraction,
+        text_bytes=text_bytes,
+    )
 
 
 def _returned_records(returned: object) -> list[Record]:

@@ -147,6 +147,7 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     options.add_field_options(group, "--concurrency")
     options.add_fetch_options(group)
+    options.add_field_options(group, "--max-text-bytes")
 
 
 def _add_progress_options(parser: argparse.ArgumentParser) -> None:

@@ -144,6 +144,8 @@ FIELD_OPTIONS = {option.flags[-1]: option for option in (
     FieldOption(("--max-bytes",), "max_bytes", size, "SIZE",
                 "cap on a body after decompression; a longer one is recorded as too_large"),
     FieldOption(("--user-agent",), "user_agent", str, "S", "the User-Agent header"),
+    FieldOption(("--max-text-bytes",), "max_text_bytes", size, "SIZE",
+                "cap on the text field of a record (--fields ...,text)"),
     FieldOption(("--per-host-concurrency",), "per_host_concurrency", integer, "N",
                 "most requests in flight to one origin (scheme, host, port)"),
     FieldOption(("--delay",), "delay", duration, "TIME",
