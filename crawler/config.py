@@ -144,7 +144,7 @@ class CrawlConfig:
         client_key: The client certificate's PEM private key.
         resolve: ``HOST:PORT:ADDRESS`` entries: connect to ADDRESS for HOST:PORT while
             sending HOST (curl's ``--resolve``).
-        max_text_bytes: Cap, in bytes of UTF-8, on the ``text`` field of a record.
+        max_text_bytes: Cap, in bytes of UTF-8, on the ``text`` and ``markdown`` fields.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.

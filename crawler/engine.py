@@ -31,11 +31,11 @@ from crawler.access import Access
 from crawler.config import CrawlConfig
 from crawler.coordination import LocalCoordinator, open_backend
 from crawler.errors import CrawlerError, OutputClosed, WriteError
-from crawler.extract import Extraction, compile_fields
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.host_policy import HostPolicy
 from crawler.producers import Producers
+from crawler.reading import PageReader
 from crawler.reconcile import open_output
 from crawler.scope import Scope
 from crawler.sinks import NullSink
@@ -85,8 +85,7 @@ class Crawl:
         self._stats = StatsRecorder()
         scope = Scope(config)
         self._access = Access(config, scope)
-        specs = compile_fields(config.extract)  # a bad selector: raise before any request
-        self._extraction = Extraction(specs) if specs else None
+        self._reader = PageReader(config)  # a bad --field, a missing extra: raise now
         self._state, self._coordinator = _backend(config, scope, state)
         self._identity = self._coordinator.identity(seeds, seed_files)
         self._frontier = Frontier(config, self._state, scope, self._stats, self._coordinator)
@@ -220,7 +219,7 @@ class Crawl:
             stats=self._stats,
             on_page=self._on_page,
             written=self._written,
-            extraction=self._extraction,
+            reader=self._reader,
         )
         tasks = await self._start_tasks()
         try:

@@ -56,11 +56,12 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The fields of an output record, in output order."""
 
-OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error", "text")
+OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error", "text", "markdown")
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
 ``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
 ``callback_error`` is what ``on_page`` raised (a default record has it only when set);
-``text`` is an HTML page's visible text (``crawler.text``), ``null`` for other pages."""
+``text`` is an HTML page's visible text (``crawler.text``) and ``markdown`` the page as
+Markdown (``crawler.markdown``, the ``markdown`` extra), ``null`` for other pages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,8 @@ class Page:
     visible_text: str | None = None
     """The page's visible text when the record asks for ``text`` (``crawler.text``);
     ``text`` is the whole body decoded."""
+    markdown: str | None = None
+    """The page as Markdown when the record asks for ``markdown`` (``crawler.markdown``)."""
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
 

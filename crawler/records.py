@@ -59,6 +59,7 @@ def make_record(
     record["outlinks"] = list(outlinks)
     record["callback_error"] = page.callback_error
     record["text"] = page.visible_text
+    record["markdown"] = page.markdown
     return {name: record[name] for name in fields}
 
 

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.host_policy import PAUSE_STATUSES
 from crawler.models import RECORD_FIELDS
-from crawler.parser import is_html, parse_html
-from crawler.records import elapsed_ms, make_page, make_record, make_skip_record
+from crawler.records import elapsed_ms, make_record, make_skip_record
 from crawler.robots import x_robots_nofollow
 from crawler.urls import origin_of
 
@@ -38,11 +37,11 @@ if TYPE_CHECKING:
 
     from crawler.config import CrawlConfig
     from crawler.coordination import HostGate, Slot
-    from crawler.extract import Extraction
     from crawler.fetcher import Fetcher, FollowCheck
     from crawler.frontier import Frontier
     from crawler.host_policy import HostPolicy
     from crawler.models import FetchResult, Page, ParsedHtml, Record, Request, SkipReason
+    from crawler.reading import PageReader
     from crawler.sinks import Sink
     from crawler.stats import StatsRecorder
 
@@ -76,11 +75,10 @@ class RequestWorker:
         stats: StatsRecorder,
         on_page: OnPage | None,
         written: set[str],
-        extraction: Extraction | None = None,
+        reader: PageReader,
     ) -> None:
         self._config = config
-        self._extraction = extraction
-        self._text_bytes = config.max_text_bytes if "text" in config.record_fields else None
+        self._reader = reader
         self._fetcher = fetcher
         self._frontier = frontier
         self._policy = policy
@@ -136,9 +134,7 @@ class RequestWorker:
         await self._commit(request, records, lambda: None)
 
     async def _finish(self, request: Request, result: FetchResult, slot: Slot | None) -> None:
-        parsed = _parse(result, self._extraction, self._text_bytes)
-        empty = self._extraction.empty() if self._extraction is not None else None
-        page = make_page(result, parsed, empty)
+        page, parsed = self._reader.read(result)
         records = await self._records(page, result)
         links = self._links_to_follow(parsed, result) if parsed is not None else ()
 
@@ -220,21 +216,6 @@ class RequestWorker:
 def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     """The result of a page not requested because its host did not answer for robots.txt."""
     return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
-
-
-def _parse(
-    result: FetchResult, extraction: Extraction | None, text_bytes: int | None
-) -> ParsedHtml | None:
-    ok = result.error is None and result.status is not None and 200 <= result.status < 300
-    if not ok or not is_html(result.content_type):
-        return None
-    return parse_html(
-        result.body,
-        result.final_url,
-        charset=result.charset,
-        extraction=extraction,
-        text_bytes=text_bytes,
-    )
 
 
 def _returned_records(returned: object) -> list[Record]:

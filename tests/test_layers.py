@@ -28,7 +28,7 @@ LAYERS: dict[int, set[str]] = {
         "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
         "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.encoding",
         "crawler.fetcher", "crawler.access", "crawler.netguard", "crawler.cookiefile",
-        "crawler.extract", "crawler.text",
+        "crawler.extract", "crawler.text", "crawler.markdown",
         "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
         "crawler.records", "crawler.records_io", "crawler.reconcile", "crawler.report",
         "crawler.report_html",
@@ -46,7 +46,7 @@ LAYERS: dict[int, set[str]] = {
     # 4. the frontier
     4: {"crawler.frontier"},
     # 5. the work of one request, and the producers
-    5: {"crawler.worker", "crawler.producers"},
+    5: {"crawler.worker", "crawler.producers", "crawler.reading"},
     # 6. the engine: the only module that creates long-lived tasks
     6: {"crawler.engine"},
     # 7. thin shells over the engine

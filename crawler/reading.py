@@ -1,0 +1,61 @@
+"""Reading a fetched page: parse it once, and give user code and the record what they ask.
+
+``PageReader`` is made with the crawl, so that what can be refused is refused before any
+request: a bad ``--field`` expression, or the ``markdown`` field without its extra. For
+each finished fetch, ``read`` parses a 2xx HTML body once (``crawler.parser``), evaluating
+there the user's fields (``crawler.extract``) and, when the record asks for it, the
+visible text (``crawler.text``); the Markdown (``crawler.markdown``) is converted from the
+decoded page. What is not asked for costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler.extract import Extraction, compile_fields
+from crawler.markdown import MarkdownConverter
+from crawler.parser import is_html, parse_html
+from crawler.records import make_page
+
+if TYPE_CHECKING:
+    from crawler.config import CrawlConfig
+    from crawler.models import FetchResult, Page, ParsedHtml
+
+__all__ = ["PageReader"]
+
+
+class PageReader:
+    """Parses finished fetches into pages (see the module docstring).
+
+    Raises:
+        ConfigError: A field expression is invalid, or the markdown extra is missing.
+    """
+
+    def __init__(self, config: CrawlConfig) -> None:
+        specs = compile_fields(config.extract)
+        self._extraction = Extraction(specs) if specs else None
+        wanted = config.record_fields
+        self._text_bytes = config.max_text_bytes if "text" in wanted else None
+        self._markdown = MarkdownConverter() if "markdown" in wanted else None
+        self._markdown_bytes = config.max_text_bytes
+
+    def read(self, result: FetchResult) -> tuple[Page, ParsedHtml | None]:
+        """Return the page of ``result``, and its parse (``None`` when not 2xx HTML)."""
+        parsed = self._parse(result)
+        empty = self._extraction.empty() if self._extraction is not None else None
+        page = make_page(result, parsed, empty)
+        if self._markdown is not None and parsed is not None:
+            page.markdown = self._markdown.convert(page.text, page.final_url, self._markdown_bytes)
+        return page, parsed
+
+    def _parse(self, result: FetchResult) -> ParsedHtml | None:
+        ok = result.error is None and result.status is not None and 200 <= result.status < 300
+        if not ok or not is_html(result.content_type):
+            return None
+        return parse_html(
+            result.body,
+            result.final_url,
+            charset=result.charset,
+            extraction=self._extraction,
+            text_bytes=self._text_bytes,
+        )
