@@ -144,6 +144,8 @@ class CrawlConfig:
         client_key: The client certificate's PEM private key.
         resolve: ``HOST:PORT:ADDRESS`` entries: connect to ADDRESS for HOST:PORT while
             sending HOST (curl's ``--resolve``).
+        save_dir: Keep each 2xx body as a file under this folder, in wget's layout
+            (``crawler.savedir``); records then carry ``saved_path``.
         max_text_bytes: Cap, in bytes of UTF-8, on the ``text`` and ``markdown`` fields.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
@@ -213,6 +215,7 @@ class CrawlConfig:
     allow_private: bool = False
     extract: tuple[tuple[str, str], ...] = ()
     max_text_bytes: int = MIB
+    save_dir: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
@@ -246,6 +249,8 @@ class CrawlConfig:
             raise ConfigError("user_agent must not contain CR, LF or NUL (a header value)")
         _fields(self.fields, tuple(name.removesuffix("[]") for name, _ in self.extract))
         check_access(self)
+        if self.save_dir is not None and not self.save_dir:
+            raise ConfigError("save_dir must be a folder path or None, got ''")
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
         self._check_shared()
@@ -293,6 +298,8 @@ class CrawlConfig:
         """The fields of a default record, in order: ``fields`` plus ``outlinks`` if asked."""
         extracted = tuple(name.removesuffix("[]") for name, _ in self.extract)
         chosen = self.fields or (*RECORD_FIELDS, *extracted)
+        if self.save_dir is not None and self.fields is None:
+            chosen = (*chosen, "saved_path")
         if self.include_links and "outlinks" not in chosen:
             return (*chosen, "outlinks")
         return chosen

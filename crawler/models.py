@@ -56,12 +56,15 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The fields of an output record, in output order."""
 
-OPTIONAL_RECORD_FIELDS: tuple[str, ...] = ("outlinks", "callback_error", "text", "markdown")
+OPTIONAL_RECORD_FIELDS: tuple[str, ...] = (
+    "outlinks", "callback_error", "text", "markdown", "saved_path",
+)  # fmt: skip
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
 ``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
 ``callback_error`` is what ``on_page`` raised (a default record has it only when set);
 ``text`` is an HTML page's visible text (``crawler.text``) and ``markdown`` the page as
-Markdown (``crawler.markdown``, the ``markdown`` extra), ``null`` for other pages."""
+Markdown (``crawler.markdown``, the ``markdown`` extra), ``null`` for other pages;
+``saved_path`` is where ``save_dir`` put the body (``crawler.savedir``), ``null`` if not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,8 @@ class Page:
     ``text`` is the whole body decoded."""
     markdown: str | None = None
     """The page as Markdown when the record asks for ``markdown`` (``crawler.markdown``)."""
+    saved_path: str | None = None
+    """Where ``save_dir`` saved the body (``crawler.savedir``)."""
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
 

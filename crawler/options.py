@@ -76,3 +76,4 @@ class CrawlOptions(TypedDict, total=False):
     allow_private: bool
     extract: Mapping[str, str] | Sequence[tuple[str, str]]
     max_text_bytes: int
+    save_dir: str | None

@@ -5,7 +5,9 @@ request: a bad ``--field`` expression, or the ``markdown`` field without its ext
 each finished fetch, ``read`` parses a 2xx HTML body once (``crawler.parser``), evaluating
 there the user's fields (``crawler.extract``) and, when the record asks for it, the
 visible text (``crawler.text``); the Markdown (``crawler.markdown``) is converted from the
-decoded page. What is not asked for costs nothing.
+decoded page; with ``save_dir`` the body of a 2xx answer is saved (``crawler.savedir``)
+before its record is written, so before its request is acked. What is not asked for
+costs nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from crawler.extract import Extraction, compile_fields
 from crawler.markdown import MarkdownConverter
 from crawler.parser import is_html, parse_html
 from crawler.records import make_page
+from crawler.savedir import SaveDir
 
 if TYPE_CHECKING:
     from crawler.config import CrawlConfig
@@ -38,6 +41,7 @@ class PageReader:
         self._text_bytes = config.max_text_bytes if "text" in wanted else None
         self._markdown = MarkdownConverter() if "markdown" in wanted else None
         self._markdown_bytes = config.max_text_bytes
+        self._save_dir = SaveDir(config.save_dir) if config.save_dir is not None else None
 
     def read(self, result: FetchResult) -> tuple[Page, ParsedHtml | None]:
         """Return the page of ``result``, and its parse (``None`` when not 2xx HTML)."""
@@ -46,11 +50,12 @@ class PageReader:
         page = make_page(result, parsed, empty)
         if self._markdown is not None and parsed is not None:
             page.markdown = self._markdown.convert(page.text, page.final_url, self._markdown_bytes)
+        if self._save_dir is not None and _kept(result):
+            page.saved_path = self._save_dir.save(result.final_url, result.body)
         return page, parsed
 
     def _parse(self, result: FetchResult) -> ParsedHtml | None:
-        ok = result.error is None and result.status is not None and 200 <= result.status < 300
-        if not ok or not is_html(result.content_type):
+        if not _kept(result) or not is_html(result.content_type):
             return None
         return parse_html(
             result.body,
@@ -59,3 +64,8 @@ class PageReader:
             extraction=self._extraction,
             text_bytes=self._text_bytes,
         )
+
+
+def _kept(result: FetchResult) -> bool:
+    """Whether a fetch ended in a 2xx answer with its whole body."""
+    return result.error is None and result.status is not None and 200 <= result.status < 300

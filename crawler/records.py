@@ -60,6 +60,7 @@ def make_record(
     record["callback_error"] = page.callback_error
     record["text"] = page.visible_text
     record["markdown"] = page.markdown
+    record["saved_path"] = page.saved_path
     return {name: record[name] for name in fields}
 
 

@@ -158,6 +158,7 @@ INVALID = {
                      "--client-key: cannot read '/nonexistent.pem': No such file"),
     "--resolve": (["--resolve", "h:80"], "--resolve: 'h:80' is not HOST:PORT:ADDRESS"),
     "--field": (["--field", "h=css:h1["], "--field: h: invalid css 'h1['"),
+    "--save-dir": (["--save-dir", ""], "--save-dir must be a folder path or None, got ''"),
     "--max-text-bytes": (["--max-text-bytes", "0"], "--max-text-bytes must be >= 1, got 0"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""

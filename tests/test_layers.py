@@ -28,7 +28,7 @@ LAYERS: dict[int, set[str]] = {
         "crawler.logs", "crawler.scope", "crawler.admission", "crawler.seeds",
         "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.encoding",
         "crawler.fetcher", "crawler.access", "crawler.netguard", "crawler.cookiefile",
-        "crawler.extract", "crawler.text", "crawler.markdown",
+        "crawler.extract", "crawler.text", "crawler.markdown", "crawler.savedir",
         "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
         "crawler.records", "crawler.records_io", "crawler.reconcile", "crawler.report",
         "crawler.report_html",

@@ -111,6 +111,11 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "list; repeatable",
     )  # fmt: skip
     group.add_argument(
+        "--save-dir", metavar="DIR",
+        help="keep each 2xx body as a file under DIR in wget's layout (DIR/HOST/PATH, "
+        "index.html for /); records get saved_path",
+    )  # fmt: skip
+    group.add_argument(
         "--include-links", action="store_true",
         help="add 'outlinks' (the page's in-scope links) to every record",
     )  # fmt: skip
