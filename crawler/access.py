@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
-from crawler.access_options import parse_resolve, redact_url
+from crawler.access_options import PROXY_SCHEMES, parse_resolve, redact_url
 from crawler.cookiefile import load_cookies, save_cookies
 from crawler.errors import ConfigError
 from crawler.netguard import AddressGuard
@@ -53,7 +53,9 @@ __all__ = ["Access", "OpenScope"]
 
 log = logging.getLogger(__name__)
 
-SOCKS_SCHEMES: Final = ("socks5", "socks5h", "socks4", "socks4a")
+SOCKS_SCHEMES: Final = tuple(s for s in PROXY_SCHEMES if s.startswith("socks"))
+ENV_PROXIES: Final = ("http", "https", "all", "no")
+"""The ``*_proxy`` environment variables read (either case), ``no_proxy`` last."""
 
 
 class Access:
@@ -73,10 +75,14 @@ class Access:
         self._headers = {n: v for n, v in config.headers if n.lower() != "user-agent"}
         self._auth = None if config.auth is None else _basic(*config.auth)
         self._cookie = "; ".join(f"{n}={v}" for n, v in config.cookies)
-        self._proxy = config.proxy or (_env_proxy("all") if config.trust_env else None)
+        read_env = config.proxy is None and config.trust_env  # once, not on every request
+        self._env = {s: p for s in ENV_PROXIES if read_env and (p := _env_proxy(s))}
+        self._proxy = config.proxy or self._env.get("all")
 
     def headers(self, url: str) -> dict[str, str]:
         """Return the extra headers of a request to ``url`` (credentials included)."""
+        if not (self._headers or self._auth or self._cookie):
+            return {}
         host = host_of(url)
         headers = dict(self._headers) if self._scope.in_scope(url, host) else {}
         if self._scope.is_seed_origin(origin_of(url), host):
@@ -90,11 +96,10 @@ class Access:
         """Return the HTTP(S) proxy for ``url``, ``None`` for a direct (or SOCKS) connection."""
         if self._config.proxy is not None:
             return None if self._socks else self._config.proxy
-        if not self._config.trust_env or _bypassed(url):
+        proxy = self._env.get(urlsplit(url).scheme) or self._env.get("all")
+        if proxy is None or _is_socks(proxy) or _bypassed(url, self._env):
             return None
-        scheme = urlsplit(url).scheme
-        proxy = _env_proxy(scheme) or _env_proxy("all")
-        return None if proxy is None or _is_socks(proxy) else proxy
+        return proxy
 
     @property
     def _socks(self) -> bool:
@@ -217,7 +222,7 @@ def _proxy_hosts(config: CrawlConfig) -> set[str]:
     """The hosts of the proxies this crawl may use (given, or from the environment)."""
     proxies = [config.proxy] if config.proxy else []
     if config.proxy is None and config.trust_env:
-        proxies += [p for s in ("http", "https", "all") if (p := _env_proxy(s))]
+        proxies += [p for s in ENV_PROXIES[:-1] if (p := _env_proxy(s))]
     return {(urlsplit(p).hostname or "").lower() for p in proxies} - {""}
 
 
@@ -231,11 +236,13 @@ def _env_proxy(scheme: str) -> str | None:
     return os.environ.get(name) or os.environ.get(name.upper()) or None
 
 
-def _bypassed(url: str) -> bool:
-    """Whether ``NO_PROXY`` (either case) names the host of ``url``."""
+def _bypassed(url: str, env: dict[str, str]) -> bool:
+    """Whether ``NO_PROXY`` (either case, read into ``env``) names the host of ``url``."""
+    if "no" not in env:
+        return False
     netloc = urlsplit(url).netloc.rpartition("@")[2]
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    return bool(bypass(netloc))
+    return bool(bypass(netloc, {"no": env["no"]}))
 
 
 def _is_socks(proxy: str) -> bool:

@@ -126,9 +126,9 @@ def save_cookies(path: str, jar: AbstractCookieJar) -> int:
         domain, name, cookie_path = morsel["domain"], morsel.key, morsel["path"] or "/"
         if not domain:
             continue
-        only = (domain, cookie_path, name) in host_only or (domain, name) in host_only
-        only = only or (domain, cookie_path.rstrip("/"), name) in host_only
-        expires = deadlines.get((domain, cookie_path.rstrip("/"), name), 0)
+        key = (domain, cookie_path.rstrip("/"), name)  # aiohttp 3.12+; (domain, name) before
+        only = key in host_only or (domain, name) in host_only
+        expires = deadlines.get(key, 0)
         prefix = HTTP_ONLY if morsel["httponly"] else ""
         fields = [
             f"{prefix}{domain if only else '.' + domain}", "FALSE" if only else "TRUE",

@@ -340,8 +340,9 @@ class Fetcher:
             return "tls", _certificate_problem(exc)
         if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
             return "tls", f"TLS handshake failed: {exc.__cause__ or exc}"
-        if BLOCKED_MARK in str(exc) or BLOCKED_MARK in str(exc.__cause__):
-            return "blocked_address", _blocked_detail(exc)
+        blocked = _BLOCKED.search(f"{exc.__cause__} {exc}")
+        if blocked is not None:
+            return "blocked_address", blocked[1]
         cause = exc.__cause__
         if isinstance(cause, ContentEncodingError):
             return "invalid_content", cause.message.strip()
@@ -355,12 +356,6 @@ def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
     error = exc.certificate_error
     reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or error
     return f"certificate verify failed: {reason} ({exc.host}:{exc.port})"
-
-
-def _blocked_detail(exc: BaseException) -> str:
-    """The guard's words for the first refused address in ``exc``'s message."""
-    found = _BLOCKED.search(f"{exc.__cause__} {exc}")
-    return found[1] if found else str(exc)
 
 
 async def _ask(follow: FollowCheck | None, target: str) -> str | None:

@@ -100,11 +100,6 @@ class AddressGuard:
         self._is_seed_host = is_seed_host or (lambda host: False)
         self._trusted: set[str] = set()
 
-    @property
-    def allowed(self) -> frozenset[Category]:
-        """The categories this crawl may connect to."""
-        return frozenset(self._allowed)
-
     def allow_seeds(self, addresses: Iterable[str]) -> None:
         """Allow the loopback or private network the seeds' addresses are in."""
         for address in addresses:
