@@ -247,7 +247,7 @@ class CrawlConfig:
             raise ConfigError("user_agent must not be empty")
         if any(c in self.user_agent for c in "\r\n\0"):
             raise ConfigError("user_agent must not contain CR, LF or NUL (a header value)")
-        _fields(self.fields, tuple(name.removesuffix("[]") for name, _ in self.extract))
+        _fields(self.fields, self.extracted_fields)
         check_access(self)
         if self.save_dir is not None and not self.save_dir:
             raise ConfigError("save_dir must be a folder path or None, got ''")
@@ -282,6 +282,11 @@ class CrawlConfig:
                 raise ConfigError(f"sitemaps: {exc}") from None
 
     @property
+    def extracted_fields(self) -> tuple[str, ...]:
+        """The record fields ``extract`` adds (``NAME[]`` adds ``NAME``), in order."""
+        return tuple(name.removesuffix("[]") for name, _ in self.extract)
+
+    @property
     def agent(self) -> str:
         """The ``User-Agent`` sent and matched in robots.txt: ``user_agent``, or the one in
         ``headers`` when ``user_agent`` is left at its default."""
@@ -296,8 +301,7 @@ class CrawlConfig:
     @property
     def record_fields(self) -> tuple[str, ...]:
         """The fields of a default record, in order: ``fields`` plus ``outlinks`` if asked."""
-        extracted = tuple(name.removesuffix("[]") for name, _ in self.extract)
-        chosen = self.fields or (*RECORD_FIELDS, *extracted)
+        chosen = self.fields or (*RECORD_FIELDS, *self.extracted_fields)
         if self.save_dir is not None and self.fields is None:
             chosen = (*chosen, "saved_path")
         if self.include_links and "outlinks" not in chosen:

@@ -52,7 +52,7 @@ class FieldSpec:
     expression: str
     attribute: str | None
     many: bool
-    compiled: Any  # a regex, an ``etree.XPath``, or the CSS selector's XPath form
+    compiled: Any  # a regex, or an ``etree.XPath`` (a CSS selector's translation for CSS)
 
 
 def compile_fields(fields: Iterable[tuple[str, str]]) -> tuple[FieldSpec, ...]:
@@ -85,7 +85,7 @@ def _compile(name: str, kind: Kind, expression: str, many: bool) -> FieldSpec:
             selector, _, after = expression.rpartition("@")
             if selector and _ATTRIBUTE.match(after):  # SELECTOR@ATTR
                 expression, attribute = selector, after
-            compiled = _CSS_TO_XPATH.css_to_xpath(expression)
+            compiled = etree.XPath(_CSS_TO_XPATH.css_to_xpath(expression))  # for libxml2's tree
             LexborHTMLParser("<p></p>").css(expression)  # lexbor must take it too
     except (re.error, etree.XPathSyntaxError, SelectorError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -102,7 +102,6 @@ class Extraction:
 
     def __init__(self, specs: Sequence[FieldSpec]) -> None:
         self.specs = tuple(specs)
-        self.names = tuple(s.name for s in specs)
         self._needs_libxml2 = any(s.kind == "xpath" for s in specs)
 
     def empty(self) -> dict[str, object]:
@@ -127,8 +126,7 @@ class Extraction:
             elif spec.kind == "css" and lexbor is not None:
                 found = _css_lexbor(spec, lexbor)
             elif libxml2 is not None:
-                query = spec.compiled if spec.kind == "xpath" else etree.XPath(spec.compiled)
-                found = _xpath(spec, query(libxml2))
+                found = _xpath(spec, spec.compiled(libxml2))
             else:
                 found = []
             values[spec.name] = found if spec.many else (found[0] if found else None)
