@@ -241,9 +241,9 @@ def ca():  # type: ignore[no-untyped-def]
     return trustme.CA()
 
 
-async def serve_tls(ca, *, client_ca=None) -> tuple[web.AppRunner, str]:  # type: ignore[no-untyped-def]
+async def serve_tls(ca, *, client_ca=None, cert=None) -> tuple[web.AppRunner, str]:  # type: ignore[no-untyped-def]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    (cert or ca.issue_cert("127.0.0.1")).configure_cert(context)
     if client_ca is not None:
         context.verify_mode = ssl.CERT_REQUIRED
         client_ca.configure_trust(context)
@@ -271,6 +271,36 @@ async def test_an_unknown_ca_is_a_tls_error_and_ca_bundle_trusts_it(ca, tmp_path
         assert "certificate verify failed" in str(record["error_detail"])
         await crawl([url], output=str(out), obey_robots=False, ca_bundle=str(bundle))
         assert records_of(out)[url]["status"] == 200
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("expired", "certificate has expired"), ("other host", "IP address mismatch")],
+)
+async def test_the_tls_error_says_why_the_certificate_was_refused(
+    ca,
+    tmp_path: Path,
+    kind: str,
+    reason: str,  # type: ignore[no-untyped-def]
+) -> None:
+    import datetime
+
+    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        ca.issue_cert("127.0.0.1", not_before=past, not_after=past + datetime.timedelta(days=1))
+        if kind == "expired"
+        else ca.issue_cert("staging.example.test")
+    )
+    runner, url = await serve_tls(ca, cert=cert)
+    out, bundle = tmp_path / "out.jsonl", tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    try:
+        await crawl([url], output=str(out), obey_robots=False, ca_bundle=str(bundle))
+        record = records_of(out)[url]
+        assert record["error"] == "tls"
+        assert reason in str(record["error_detail"])
     finally:
         await runner.cleanup()
 
