@@ -7,6 +7,11 @@
 Redirects are followed by hand so that each hop can be checked (scheme, loops, the
 ``max_redirects`` cap, and the caller's ``follow`` veto). Each hop is retried on its own
 after connection errors, timeouts and ``retry_statuses``.
+
+Bodies are read as transferred and decoded here (``crawler.content_coding``), so that each
+hop's ``Exchange`` holds the bytes as they came, for an archive (``crawler.warc``). The
+body of every answer is read (within ``max_bytes``), errors and redirects included: the
+connection is then reused, and an archive has the whole exchange.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import aiohttp
-from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from crawler.access import Access, OpenScope
-from crawler.models import FetchResult
+from crawler.content_coding import DecodingError, decoder_for
+from crawler.models import Exchange, FetchResult
 from crawler.netguard import BLOCKED_MARK
 from crawler.urls import HTTP_SCHEMES
 
@@ -137,6 +143,7 @@ class _Outcome:
     error: ErrorKind | None = None
     detail: str | None = None
     retry_after: float | None = None
+    exchange: Exchange | None = None
 
     def failed(self, error: ErrorKind, detail: str) -> _Outcome:
         return replace(self, body=b"", error=error, detail=detail)
@@ -196,7 +203,7 @@ class Fetcher:
             timeout=timeout,
             headers=headers,
             cookie_jar=jar,
-            auto_decompress=True,
+            auto_decompress=False,  # bodies as transferred: see ``_read_body``
             trust_env=False,  # the environment's proxies are read by ``Access``, with ALL_PROXY
         )
 
@@ -229,18 +236,22 @@ class Fetcher:
         """
         self._open_session()
         started = time.perf_counter()
-        url, chain = request.url, list[str]()
+        url, chain, exchanges = request.url, list[str](), list[Exchange]()
         while True:
             outcome = await self._fetch_with_retries(url, defer)
+            if outcome.exchange is not None:
+                exchanges.append(outcome.exchange)
             if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
-                return _result(request, url, outcome, chain, started=started)
+                return _result(request, url, outcome, chain, exchanges, started=started)
             target, outcome = self._check_redirect(url, outcome, chain)
             if target is None:
-                return _result(request, url, outcome, chain, started=started)
+                return _result(request, url, outcome, chain, exchanges, started=started)
             reason = await _ask(follow, target)
             if reason is not None:
                 log.debug("not following %s -> %s: %s", url, target, reason)
-                return _result(request, target, outcome, chain, started=started, stopped=reason)
+                return _result(
+                    request, target, outcome, chain, exchanges, started=started, stopped=reason
+                )
             chain.append(url)
             url = target
 
@@ -283,6 +294,7 @@ class Fetcher:
 
     async def _fetch_once(self, url: str) -> _Outcome:
         session = self._open_session()
+        sent_at = datetime.now(UTC)
         try:
             async with session.get(
                 url,
@@ -290,45 +302,57 @@ class Fetcher:
                 headers=self._access.headers(url),
                 proxy=self._access.proxy(url),
             ) as resp:
-                return await self._read_response(resp)
+                return await self._read_response(resp, sent_at)
         except _TRANSPORT_ERRORS as exc:
             error, detail = self._classify(exc)
             log.debug("fetch %s failed: %s", url, detail)
             return _Outcome(error=error, detail=detail)
 
-    async def _read_response(self, resp: aiohttp.ClientResponse) -> _Outcome:
+    async def _read_response(self, resp: aiohttp.ClientResponse, sent_at: datetime) -> _Outcome:
+        ip = _peer_address(resp)
+        body = await self._read_body(resp)
         outcome = _Outcome(
             status=resp.status,
             headers=resp.headers,
             retry_after=parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC)),
+            exchange=_exchange(resp, body, ip, sent_at),
         )
+        if body.error == "too_large":
+            resp.close()  # the rest of the body is never read: the connection cannot be reused
         if resp.status >= 400:
             return outcome.failed("http_status", f"HTTP {resp.status} {resp.reason or ''}".strip())
         if resp.status in REDIRECT_STATUSES:
             return outcome
-        try:
-            body = await self._read_body(resp)
-        except _TRANSPORT_ERRORS as exc:
-            return outcome.failed(*self._classify(exc))
-        if body is None:
-            resp.close()  # the rest of the body is never read: the connection cannot be reused
-            return outcome.failed("too_large", f"body over {self._config.max_bytes} bytes")
-        return replace(outcome, body=body)
+        if body.error is not None:
+            return outcome.failed(body.error, body.detail)
+        return replace(outcome, body=body.decoded)
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes | None:
-        """Read the decompressed body; ``None`` once it passes ``max_bytes``."""
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> _Body:
+        """Read the body as transferred and decode it; stop once it passes ``max_bytes``."""
         limit = self._config.max_bytes
-        identity = resp.headers.get("Content-Encoding", "identity").lower() == "identity"
-        if identity and resp.content_length is not None and resp.content_length > limit:
-            return None
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
-            size += len(chunk)
-            if size > limit:
-                return None
-            parts.append(chunk)
-        return b"".join(parts)
+        coding = resp.headers.get("Content-Encoding")
+        decoder = decoder_for(coding)
+        if decoder is None and resp.content_length is not None and resp.content_length > limit:
+            return _Body.cut(b"", "too_large", f"body over {limit} bytes")
+        raw, decoded, size = list[bytes](), list[bytes](), 0
+        try:
+            async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
+                raw.append(chunk)
+                part = decoder.feed(chunk, limit - size) if decoder is not None else chunk
+                decoded.append(part)
+                size += len(part)
+                if size > limit:
+                    return _Body.cut(b"".join(raw), "too_large", f"body over {limit} bytes")
+            if decoder is not None:
+                decoded.append(decoder.flush())
+        except DecodingError as exc:
+            return _Body(b"".join(raw), b"", error="invalid_content", detail=str(exc))
+        except _TRANSPORT_ERRORS as exc:
+            return _Body.cut(b"".join(raw), *self._classify(exc))
+        whole = b"".join(decoded)
+        if len(whole) > limit:
+            return _Body.cut(b"".join(raw), "too_large", f"body over {limit} bytes")
+        return _Body(b"".join(raw) if decoder is not None else whole, whole)
 
     def _classify(self, exc: BaseException) -> tuple[ErrorKind, str]:
         """Map an exception from a request to an error class and a short detail."""
@@ -344,11 +368,56 @@ class Fetcher:
         if blocked is not None:
             return "blocked_address", blocked[1]
         cause = exc.__cause__
-        if isinstance(cause, ContentEncodingError):
-            return "invalid_content", cause.message.strip()
         if isinstance(cause, HttpProcessingError):
             return "connection", cause.message.strip()
         return "connection", f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """A body read: as transferred (``raw``) and decoded, or why it is not whole."""
+
+    raw: bytes
+    decoded: bytes
+    truncated: bool = False
+    error: ErrorKind | None = None
+    detail: str = ""
+
+    @classmethod
+    def cut(cls, raw: bytes, error: ErrorKind, detail: str) -> _Body:
+        return cls(raw, b"", truncated=True, error=error, detail=detail)
+
+
+def _peer_address(resp: aiohttp.ClientResponse) -> str | None:
+    """Return the address the response came from.
+
+    aiohttp has no public accessor: ``resp.connection`` is already released when the
+    whole body came with the headers, but the protocol it ran on stays with the response
+    (and its transport stays open, back in the pool, for a kept-alive connection).
+    """
+    protocol = getattr(resp, "_protocol", None)
+    transport = getattr(protocol, "transport", None)
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def _exchange(
+    resp: aiohttp.ClientResponse, body: _Body, ip: str | None, sent: datetime
+) -> Exchange:
+    info = resp.request_info
+    return Exchange(
+        url=str(info.url),
+        method=info.method,
+        request_headers=info.headers,
+        version=f"{resp.version.major}.{resp.version.minor}" if resp.version else "1.1",
+        status=resp.status,
+        reason=resp.reason or "",
+        response_headers=resp.raw_headers,
+        body=body.raw,
+        truncated=body.truncated,
+        ip=ip,
+        date=sent,
+    )
 
 
 def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
@@ -385,6 +454,7 @@ def _result(
     final_url: str,
     outcome: _Outcome,
     chain: list[str],
+    exchanges: list[Exchange],
     *,
     started: float,
     stopped: str | None = None,
@@ -405,4 +475,5 @@ def _result(
         error_detail=outcome.detail,
         redirects=tuple(chain),
         stopped_redirect=stopped,
+        exchanges=tuple(exchanges),
     )

@@ -88,6 +88,38 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP request and its response as they went over the wire, for an archive.
+
+    Attributes:
+        url: The URL requested.
+        method: The request method.
+        request_headers: The request headers as sent (secrets included: an archive
+            writer redacts them, ``crawler.warc``).
+        version: The response's HTTP version (``"1.1"``).
+        status: The response status.
+        reason: The status line's reason phrase.
+        response_headers: The response headers as received, raw ``(name, value)`` pairs.
+        body: The body as transferred: ``Content-Encoding`` kept, chunking undone.
+        truncated: The body was cut: over ``max_bytes``, or the connection broke.
+        ip: The address connected to (a proxy's, through one), when known.
+        date: When the request was sent (UTC).
+    """
+
+    url: str
+    method: str
+    request_headers: Mapping[str, str]
+    version: str
+    status: int
+    reason: str
+    response_headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    truncated: bool
+    ip: str | None
+    date: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What the fetcher got for one request, success or not.
 
@@ -106,6 +138,8 @@ class FetchResult:
         redirects: The URLs redirected through, in order, before ``final_url``.
         stopped_redirect: Set when a redirect was not followed because the
             ``follow`` check refused it; the refused target is ``final_url``.
+        exchanges: Each hop's HTTP exchange (its last try), redirects first, for an
+            archive; a hop that got no response has none.
     """
 
     request: Request
@@ -121,6 +155,7 @@ class FetchResult:
     error_detail: str | None = None
     redirects: tuple[str, ...] = ()
     stopped_redirect: str | None = None
+    exchanges: tuple[Exchange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,9 @@ class RequestWorker:
 
 def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     """The result of a page not requested because its host did not answer for robots.txt."""
-    return replace(robots_failure, request=request, final_url=request.url, elapsed=0.0)
+    return replace(
+        robots_failure, request=request, final_url=request.url, elapsed=0.0, exchanges=()
+    )
 
 
 def _returned_records(returned: object) -> list[Record]:
