@@ -130,6 +130,35 @@ def crawler_state_argv(job: Job) -> list[str]:
     return [*crawler_argv(job), "--state", str(state)]
 
 
+def warc_missing(job: Job) -> str | None:
+    """``crawler-warc`` runs when our crawler does and the warc extra is installed."""
+    return crawler_missing(job) or module_missing("warcio", "pip install -e '.[warc]'")(job)
+
+
+def crawler_warc_argv(job: Job) -> list[str]:
+    """Build our crawler's command archiving every exchange with ``--warc``."""
+    return [*crawler_argv(job), "--warc", str(job.workdir / "crawl.warc.gz")]
+
+
+def warc_urls(job: Job) -> list[str]:
+    """Return the URI of each 2xx response in the run's archive, every digest checked.
+
+    warcio raises on a block or payload digest that does not match, or a member that does
+    not read; so a run whose archive is wrong fails instead of counting.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+
+    urls = []
+    with (job.workdir / "crawl.warc.gz").open("rb") as file:
+        for record in ArchiveIterator(file, check_digests="raise"):
+            record.content_stream().read()  # the payload digest is checked as it is read
+            status = record.http_headers.get_statuscode() if record.http_headers else ""
+            uri = record.rec_headers.get_header("WARC-Target-URI")
+            if record.rec_type in ("response", "revisit") and status.startswith("2"):
+                urls.append(uri)
+    return urls
+
+
 def module_missing(module: str, install: str) -> Callable[[Job], str | None]:
     """Return a check that ``module`` is importable, naming the command that installs it."""
 
@@ -201,6 +230,7 @@ def scrapy_argv(job: Job) -> list[str]:
 CONTENDERS = (
     Contender("crawler", crawler_missing, crawler_argv, jsonl_urls),
     Contender("crawler-state", crawler_missing, crawler_state_argv, jsonl_urls),
+    Contender("crawler-warc", warc_missing, crawler_warc_argv, warc_urls),
     Contender(
         "scrapy", module_missing("scrapy", "pip install -e '.[bench]'"), scrapy_argv, jsonl_urls
     ),

@@ -147,6 +147,12 @@ class CrawlConfig:
         save_dir: Keep each 2xx body as a file under this folder, in wget's layout
             (``crawler.savedir``); records then carry ``saved_path``.
         max_text_bytes: Cap, in bytes of UTF-8, on the ``text`` and ``markdown`` fields.
+        warc: Archive every HTTP exchange (pages, redirect hops, robots.txt, sitemaps) in
+            this WARC/1.1 file, ending in ``.warc.gz`` (``crawler.archive``; the ``warc``
+            extra); with ``state``, as crash-safe as ``output``.
+        warc_max_size: Bytes after which the archive rolls over to ``FILE-00001.warc.gz``,
+            ...; ``None`` for one file.
+        warc_cdx: Also write a CDXJ index of the archive, ``FILE.cdxj``, when the crawl ends.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.
@@ -216,6 +222,9 @@ class CrawlConfig:
     extract: tuple[tuple[str, str], ...] = ()
     max_text_bytes: int = MIB
     save_dir: str | None = None
+    warc: str | None = None
+    warc_max_size: int | None = None
+    warc_cdx: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
@@ -251,9 +260,22 @@ class CrawlConfig:
         check_access(self)
         if self.save_dir is not None and not self.save_dir:
             raise ConfigError("save_dir must be a folder path or None, got ''")
+        self._check_warc()
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
         self._check_shared()
+
+    def _check_warc(self) -> None:
+        if self.warc is not None and (
+            not self.warc.endswith(".warc.gz") or self.warc == ".warc.gz"
+        ):
+            raise ConfigError(f"warc must be a file name ending in .warc.gz, got {self.warc!r}")
+        _integer("warc_max_size", self.warc_max_size, minimum=1)
+        if not isinstance(self.warc_cdx, bool):
+            raise ConfigError(f"warc_cdx must be true or false, got {self.warc_cdx!r}")
+        for name in ("warc_max_size", "warc_cdx"):
+            if getattr(self, name) and self.warc is None:
+                raise ConfigError(f"{name} needs warc (the archive to write)")
 
     def _check_shared(self) -> None:
         shared = is_shared(self.state)

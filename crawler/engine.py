@@ -28,6 +28,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from crawler.access import Access
+from crawler.archive import NullArchive, check_archive, open_archive
 from crawler.config import CrawlConfig
 from crawler.coordination import LocalCoordinator, open_backend
 from crawler.errors import CrawlerError, OutputClosed, WriteError
@@ -46,6 +47,7 @@ from crawler.worker import RequestWorker, fetch_in_turn
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterable, Sequence
 
+    from crawler.archive import Archive
     from crawler.coordination import Coordinator
     from crawler.fetcher import FollowCheck
     from crawler.models import FetchResult, Request
@@ -86,6 +88,7 @@ class Crawl:
         scope = Scope(config)
         self._access = Access(config, scope)
         self._reader = PageReader(config)  # a bad --field, a missing extra: raise now
+        check_archive(config)
         self._state, self._coordinator = _backend(config, scope, state)
         self._identity = self._coordinator.identity(seeds, seed_files)
         self._frontier = Frontier(config, self._state, scope, self._stats, self._coordinator)
@@ -115,6 +118,7 @@ class Crawl:
         self._failure: BaseException | None = None
         self._output_closed = False
         self._sink: Sink = NullSink()
+        self._archive: Archive = NullArchive()
         self._fetcher: Fetcher | None = None
         self._worker: RequestWorker | None = None
         self._started = False
@@ -158,6 +162,10 @@ class Crawl:
                 force=self.config.force_state,
             )
             try:
+                self._archive = await asyncio.to_thread(
+                    open_archive, self.config, resumed=resumed, done=done,
+                    force=self.config.force_state,
+                )  # fmt: skip
                 async with Fetcher(self.config, access=self._access) as fetcher:
                     self._fetcher = fetcher
                     await self._supervise(fetcher)
@@ -192,11 +200,12 @@ class Crawl:
         return self._frontier.outstanding
 
     def _close_output(self) -> None:
-        try:
-            self._sink.close()
-        except WriteError as exc:
-            if self._failure is None:  # else the first failure is the one to tell
-                self._failure = exc
+        for close in (self._sink.close, self._archive.close):
+            try:
+                close()
+            except WriteError as exc:
+                if self._failure is None:  # else the first failure is the one to tell
+                    self._failure = exc
 
     def _claim_run(self) -> None:
         if self._started:
@@ -216,6 +225,7 @@ class Crawl:
             policy=self._policy,
             gate=self._coordinator.gate,
             sink=self._sink,
+            archive=self._archive,
             stats=self._stats,
             on_page=self._on_page,
             written=self._written,
@@ -294,7 +304,9 @@ class Crawl:
     async def _fetch(self, request: Request, follow: FollowCheck | None = None) -> FetchResult:
         """Fetch robots.txt or a sitemap, in a turn of its origin's host gate."""
         assert self._fetcher is not None
-        return await fetch_in_turn(self._fetcher, self._coordinator.gate, request, follow)
+        result = await fetch_in_turn(self._fetcher, self._coordinator.gate, request, follow)
+        self._archive.write(result.exchanges)
+        return result
 
     async def _feed(self) -> None:
         """Lease work from the frontier into the per-host scheduler, as room allows."""

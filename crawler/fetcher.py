@@ -22,9 +22,10 @@ import logging
 import random
 import re
 import time
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
@@ -174,6 +175,7 @@ class Fetcher:
         self._sleep = sleep
         self._rng = rng
         self._session: aiohttp.ClientSession | None = None
+        self._peers: _Peers | None = None
         self._state: _State = "new"
 
     async def __aenter__(self) -> Fetcher:
@@ -196,6 +198,7 @@ class Fetcher:
         config = self._config
         jar = self._access.cookie_jar()
         connector = self._access.connector(limit=config.concurrency, ttl_dns_cache=DNS_CACHE_TTL)
+        self._peers = _Peers(connector)
         timeout = aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout)
         headers = {"User-Agent": config.agent, "Accept-Encoding": ACCEPT_ENCODING}
         return aiohttp.ClientSession(
@@ -309,7 +312,7 @@ class Fetcher:
             return _Outcome(error=error, detail=detail)
 
     async def _read_response(self, resp: aiohttp.ClientResponse, sent_at: datetime) -> _Outcome:
-        ip = _peer_address(resp)
+        ip = self._peers.of(resp) if self._peers is not None else None
         body = await self._read_body(resp)
         outcome = _Outcome(
             status=resp.status,
@@ -388,17 +391,33 @@ class _Body:
         return cls(raw, b"", truncated=True, error=error, detail=detail)
 
 
-def _peer_address(resp: aiohttp.ClientResponse) -> str | None:
-    """Return the address the response came from.
+class _Peers:
+    """The address each connection was made to, for ``WARC-IP-Address``.
 
-    aiohttp has no public accessor: ``resp.connection`` is already released when the
-    whole body came with the headers, but the protocol it ran on stays with the response
-    (and its transport stays open, back in the pool, for a kept-alive connection).
+    aiohttp has no public accessor for it: a response's connection is already released
+    (and closed, for a ``Connection: close`` server) when the whole body came with the
+    headers. So the connector's connection factory is wrapped to note each new
+    connection's peer, by its protocol, which the response keeps (``_protocol``).
     """
-    protocol = getattr(resp, "_protocol", None)
-    transport = getattr(protocol, "transport", None)
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+    def __init__(self, connector: aiohttp.BaseConnector) -> None:
+        self._by_protocol: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+        create = connector._create_connection
+
+        async def create_and_note(*args: Any, **kwargs: Any) -> Any:
+            protocol = await create(*args, **kwargs)
+            transport = protocol.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if isinstance(peer, tuple) and peer:
+                self._by_protocol[protocol] = str(peer[0])
+            return protocol
+
+        connector._create_connection = create_and_note  # type: ignore[method-assign]
+
+    def of(self, resp: aiohttp.ClientResponse) -> str | None:
+        """Return the address ``resp`` came from, when known."""
+        protocol = getattr(resp, "_protocol", None)
+        return self._by_protocol.get(protocol) if protocol is not None else None
 
 
 def _exchange(

@@ -77,3 +77,6 @@ class CrawlOptions(TypedDict, total=False):
     extract: Mapping[str, str] | Sequence[tuple[str, str]]
     max_text_bytes: int
     save_dir: str | None
+    warc: str | None
+    warc_max_size: int | None
+    warc_cdx: bool

@@ -11,7 +11,8 @@ A consumer hands each request it takes from the queue to ``RequestWorker.process
    a request of an origin given up for the run is parked for the next one (a durable
    state of this process) or recorded ``host_unavailable``;
 4. otherwise it is finished: parsed, shown to ``on_page``, and committed through the
-   frontier, *write then ack*: its records are written (``keep``) and its links admitted
+   frontier, *write then ack*: its exchanges are archived and its records written
+   (``keep``), and its links admitted
    in the order the coordinator's commit promises (``crawler.coordination``).
 
 ``written`` holds the keys whose record is in the output but whose request is not acked:
@@ -33,14 +34,23 @@ from crawler.robots import x_robots_nofollow
 from crawler.urls import origin_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from crawler.archive import Archive
     from crawler.config import CrawlConfig
     from crawler.coordination import HostGate, Slot
     from crawler.fetcher import Fetcher, FollowCheck
     from crawler.frontier import Frontier
     from crawler.host_policy import HostPolicy
-    from crawler.models import FetchResult, Page, ParsedHtml, Record, Request, SkipReason
+    from crawler.models import (
+        Exchange,
+        FetchResult,
+        Page,
+        ParsedHtml,
+        Record,
+        Request,
+        SkipReason,
+    )
     from crawler.reading import PageReader
     from crawler.sinks import Sink
     from crawler.stats import StatsRecorder
@@ -72,6 +82,7 @@ class RequestWorker:
         policy: HostPolicy,
         gate: HostGate,
         sink: Sink,
+        archive: Archive,
         stats: StatsRecorder,
         on_page: OnPage | None,
         written: set[str],
@@ -84,6 +95,7 @@ class RequestWorker:
         self._policy = policy
         self._gate = gate
         self._sink = sink
+        self._archive = archive
         self._stats = stats
         self._on_page = on_page
         self._written = written
@@ -146,7 +158,10 @@ class RequestWorker:
             if request.depth == 0:
                 self._stats.seed("failed" if result.status is None else "crawled")
 
-        await self._commit(request, records, count, links=links, error=page.error, slot=slot)
+        await self._commit(
+            request, records, count, links=links, error=page.error, slot=slot,
+            exchanges=result.exchanges,
+        )  # fmt: skip
 
     async def _commit(
         self,
@@ -157,9 +172,11 @@ class RequestWorker:
         links: Iterable[str] = (),
         error: str | None = None,
         slot: Slot | None = None,
+        exchanges: Sequence[Exchange] = (),
     ) -> None:
         def keep() -> None:
             if records and request.key not in self._written:
+                self._archive.write(exchanges)  # before the record: an acked page is archived
                 self._sink.write(records)
                 self._written.add(request.key)
             count()

@@ -4,6 +4,7 @@ commands, and the CLI's own option names in errors of ``CrawlConfig``'s values."
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 
@@ -160,6 +161,10 @@ INVALID = {
     "--field": (["--field", "h=css:h1["], "--field: h: invalid css 'h1['"),
     "--save-dir": (["--save-dir", ""], "--save-dir must be a folder path or None, got ''"),
     "--max-text-bytes": (["--max-text-bytes", "0"], "--max-text-bytes must be >= 1, got 0"),
+    "--warc": (["--warc", "x.warc"], "--warc must be a file name ending in .warc.gz, got 'x.warc'"),
+    "--warc-max-size": (["--warc", "a.warc.gz", "--warc-max-size", "0"],
+                        "--warc-max-size must be >= 1, got 0"),
+    "--warc-cdx": (["--warc-cdx"], "--warc-cdx needs warc (the archive to write)"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""
 
@@ -188,3 +193,22 @@ def test_seed_names_its_options_too(flag, capsys):
     argv, message = INVALID[flag]
     line = error_of(["seed", "http://h/", *SHARED, *argv], capsys)
     assert line.startswith(f"crawl: error: {message}")
+
+
+@pytest.mark.parametrize(
+    ("modules", "argv", "message"),
+    [
+        (["warcio.warcwriter"], ["--warc", "a.warc.gz"],
+         "--warc needs the warc extra: pip install 'crawler[warc]'"),
+        (["cdxj_indexer.main"], ["--warc", "a.warc.gz", "--warc-cdx"],
+         "--warc-cdx needs the warc extra: pip install 'crawler[warc]'"),
+    ],
+)  # fmt: skip
+def test_an_archive_without_its_extra_is_refused_in_one_line(
+    modules, argv, message, capsys, monkeypatch, tmp_path
+):
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.chdir(tmp_path)
+    assert error_of([*argv, "http://127.0.0.1:9/"], capsys) == f"crawl: error: {message}"
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Site, chain_graph
+from tests.conftest import Site, chain_graph, page_html
 
 pytestmark = pytest.mark.timeout(120)
 CRAWL = [sys.executable, "-m", "crawler"]
 PAGES = 2000
+ARCHIVED_PAGES = 600
 KILLS = 6
 
 
@@ -35,17 +36,19 @@ async def start(site: Site, state: Path, out: Path, *extra: str) -> asyncio.subp
     )  # fmt: skip
 
 
-async def interrupt_runs(site: Site, state: Path, out: Path, signum: int, seed: int) -> int:
-    """Start, and stop with ``signum`` after a random number of new requests, ``KILLS`` times."""
+async def interrupt_runs(
+    site: Site, state: Path, out: Path, signum: int, seed: int, *extra: str, most: int = 250
+) -> int:
+    """Start, and stop with ``signum`` after 1 to ``most`` new requests, ``KILLS`` times."""
     rng = random.Random(seed)
     for _ in range(KILLS):
-        proc = await start(site, state, out)
-        await asyncio.wait_for(site.wait_for_hits(site.hits.total() + rng.randint(1, 250)), 30)
+        proc = await start(site, state, out, *extra)
+        await asyncio.wait_for(site.wait_for_hits(site.hits.total() + rng.randint(1, most)), 30)
         proc.send_signal(signum)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         expected = -signal.SIGKILL if signum == signal.SIGKILL else 128 + signum
         assert proc.returncode in (expected, 0), err.decode()
-    proc = await start(site, state, out)
+    proc = await start(site, state, out, *extra)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     return site.hits.total()
@@ -63,6 +66,44 @@ async def test_interrupted_crawl_resumes_with_each_record_once(serve, tmp_path, 
     assert hits >= PAGES
     db = sqlite3.connect(state)
     assert dict(db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state")) == {2: PAGES}
+
+
+def archived_responses(warc: Path) -> list[str]:
+    """Return the URI of every response and revisit in the series of ``warc``, checking every
+    record's digests (warcio raises on a bad digest or an unreadable member)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    uris = []
+    for path in [warc, *sorted(warc.parent.glob(warc.name.removesuffix(".warc.gz") + "-*"))]:
+        with open(path, "rb") as file:
+            for record in ArchiveIterator(file, check_digests="raise"):
+                if record.rec_type in ("response", "revisit"):
+                    uris.append(record.rec_headers.get_header("WARC-Target-URI"))
+    return uris
+
+
+@pytest.mark.timeout(240)
+async def test_a_killed_crawl_archives_and_saves_each_page_exactly_once(serve, tmp_path):
+    pytest.importorskip("warcio", reason="the warc extra is not installed")
+    site = await serve(Site(pages=chain_graph(ARCHIVED_PAGES, fanout=3)))
+    state, out = tmp_path / "crawl.db", tmp_path / "out.jsonl"
+    warc, saved = tmp_path / "crawl.warc.gz", tmp_path / "saved"
+    seed = random.randrange(2**32)
+    extra = ("--warc", str(warc), "--warc-max-size", "200K", "--save-dir", str(saved))
+    most = ARCHIVED_PAGES // (KILLS + 1)  # so that every run has pages left to be killed in
+    await interrupt_runs(site, state, out, signal.SIGKILL, seed, *extra, most=most)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["url"] for r in records) == sorted(site.urls()), f"seed {seed}"
+    uris = archived_responses(warc)
+    assert len(uris) == len(set(uris)), f"seed {seed}: archived twice"
+    assert set(uris) == site.urls() | {site.url("/robots.txt")}, f"seed {seed}"
+    assert len(list(tmp_path.glob("crawl-*.warc.gz"))) >= 1  # it rolled over
+    for record in records:
+        path = record["url"].removeprefix(site.url(""))
+        expected = page_html(path, site.pages[path]).encode()
+        assert Path(record["saved_path"]).read_bytes() == expected, f"seed {seed}: {path}"
+    kept = {str(p) for p in saved.rglob("*") if p.is_file() and not p.name.startswith(".part-")}
+    assert kept == {r["saved_path"] for r in records}
 
 
 async def test_resume_info_prints_the_counts(serve, tmp_path):

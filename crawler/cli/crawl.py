@@ -116,6 +116,19 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "index.html for /); records get saved_path",
     )  # fmt: skip
     group.add_argument(
+        "--warc", metavar="FILE.warc.gz",
+        help="archive every HTTP exchange (pages, redirects, robots.txt, sitemaps) as "
+        "WARC/1.1, crash-safe with --state (the warc extra)",
+    )  # fmt: skip
+    group.add_argument(
+        "--warc-max-size", type=options.size, metavar="SIZE",
+        help="start FILE-00001.warc.gz, ... once the archive would pass SIZE",
+    )  # fmt: skip
+    group.add_argument(
+        "--warc-cdx", action="store_true",
+        help="also write a CDXJ index of the archive, FILE.cdxj, when the crawl ends",
+    )  # fmt: skip
+    group.add_argument(
         "--include-links", action="store_true",
         help="add 'outlinks' (the page's in-scope links) to every record",
     )  # fmt: skip
