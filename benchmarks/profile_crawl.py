@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import shlex
 import signal
 import sys
 import tempfile
@@ -34,10 +35,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
     parser.add_argument("-o", "--stats-file", type=Path, help="also save the raw profile here")
+    parser.add_argument(
+        "--crawl-args", default="", metavar="ARGS",
+        help="more options for the crawl, e.g. '--warc /tmp/p.warc.gz' (shell words)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
-def profile_crawl(base: str, out: Path, concurrency: int) -> cProfile.Profile:
+def profile_crawl(
+    base: str, out: Path, concurrency: int, extra: list[str] | None = None
+) -> cProfile.Profile:
     """Crawl ``base`` with the CLI's entry point under cProfile; return the profile.
 
     Raises:
@@ -48,6 +55,7 @@ def profile_crawl(base: str, out: Path, concurrency: int) -> cProfile.Profile:
 
     argv = [base, "-o", str(out), "--concurrency", str(concurrency), "-q", "--ignore-robots"]
     argv += ["--per-host-concurrency", str(concurrency)]  # as in run.py: a speed profile
+    argv += extra or []
     profiler = cProfile.Profile()
     status = profiler.runcall(crawl_main, argv)
     if status != 0:
@@ -67,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(dir=args.work_dir) as tmp,
     ):
         print(f"server: {srv.kind} at {srv.url}", flush=True)
-        profiler = profile_crawl(srv.url, Path(tmp) / "out.jsonl", args.concurrency)
+        extra = shlex.split(args.crawl_args)
+        profiler = profile_crawl(srv.url, Path(tmp) / "out.jsonl", args.concurrency, extra)
     if args.stats_file:
         profiler.dump_stats(args.stats_file)
     stats = pstats.Stats(profiler).strip_dirs()

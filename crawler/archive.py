@@ -177,8 +177,9 @@ class WarcArchive:
 
     def _record(self, exchange: Exchange) -> bytes:
         kept = bool(exchange.body) and not exchange.truncated
-        first = self._payloads.get(payload_digest(exchange.body)) if kept else None
-        data, digest = self._records.exchange(exchange, first)
+        digest = payload_digest(exchange.body)
+        first = self._payloads.get(digest) if kept else None
+        data = self._records.exchange(exchange, digest, first)
         if kept and first is None:
             self._payloads[digest] = Archived(exchange.url, warc_date(exchange.date))
         return data
