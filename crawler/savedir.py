@@ -7,8 +7,10 @@ a file name (``/``, ``\\``, control characters, ``:*?"<>|``) is written ``%XX`` 
 name longer than ``MAX_NAME`` bytes is shortened and ends with a hash of the whole, so two
 long names never meet. ``.`` and ``..`` segments are dropped and names a system reserves
 (``CON``, ``NUL``, ``COM1``, ...) get a ``_`` in front: nothing is ever written outside DIR.
-A file is written under a temporary name and renamed, so no file is ever half-written, and
-a symbolic link on the way (in DIR, put there by someone else) is never followed out of it.
+A file is written under a temporary name (``.NAME.part``, beside it) and renamed, so no file
+is ever half-written, and a symbolic link on the way (in DIR, put there by someone else) is
+never followed out of it. The temporary name is the same on every try: the page a killed
+crawl was saving is fetched again by its resume, which writes over what was left and renames.
 When a path needs a folder where a file of the same name already is (``/a`` then ``/a/b``),
 the folder is ``a@dir``.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
@@ -83,13 +84,15 @@ class SaveDir:
             final = folder / target.name
             if final.is_symlink() or final.is_dir():
                 final = folder / f"{target.name}@file"
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix=".part-")
+            temporary = folder / f".{final.name}.part"
+            temporary.unlink(missing_ok=True)  # a killed try's leftover (a link: not followed)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             try:
                 with os.fdopen(fd, "wb") as file:
                     file.write(body)
                 os.replace(temporary, final)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             raise WriteError(f"--save-dir {str(target)!r}: {exc.strerror or exc}") from None

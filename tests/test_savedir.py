@@ -81,9 +81,12 @@ def test_a_symbolic_link_in_the_folder_is_never_followed_out(tmp_path: Path) -> 
     (root / "h.test").mkdir(parents=True)
     os.symlink(outside, root / "h.test" / "docs")
     os.symlink(outside / "target", root / "h.test" / "file")
+    os.symlink(outside / "temporary", root / "h.test" / ".page.part")  # where a try writes
     saved = Path(SaveDir(str(root)).save("http://h.test/docs/x", b"x"))
     SaveDir(str(root)).save("http://h.test/file", b"y")
+    SaveDir(str(root)).save("http://h.test/page", b"z")
     assert list(outside.iterdir()) == []
+    assert (root / "h.test" / "page").read_bytes() == b"z"
     assert saved.resolve().is_relative_to(root.resolve())
 
 
@@ -103,7 +106,7 @@ async def test_a_crawl_saves_every_2xx_body_and_records_where(serve, tmp_path: P
         assert records[site.url(path)]["saved_path"] == str(pages.resolve() / relative)
         assert (pages / relative).read_bytes() == await _body(site, path)
     assert records[site.url("/missing")]["saved_path"] is None
-    assert not [p for p in pages.rglob(".part-*")]
+    assert not [p for p in pages.rglob("*.part")]
 
 
 async def _body(site: Site, path: str) -> bytes:
