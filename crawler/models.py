@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from bs4 import BeautifulSoup
@@ -207,15 +207,34 @@ class Page:
     """What ``on_page`` raised (``"KeyError: 'x'"``); the fetch's own outcome is kept."""
     fields: Mapping[str, object] = field(default_factory=dict)
     """The fields extracted from the page (``CrawlConfig.extract``), by name."""
-    visible_text: str | None = None
-    """The page's visible text when the record asks for ``text`` (``crawler.text``);
-    ``text`` is the whole body decoded."""
-    markdown: str | None = None
-    """The page as Markdown when the record asks for ``markdown`` (``crawler.markdown``)."""
     saved_path: str | None = None
     """Where ``save_dir`` saved the body (``crawler.savedir``)."""
+    _visible_text: str | None = field(default=None, repr=False)
+    _markdown: str | None = field(default=None, repr=False)
+    _derive_text: Callable[[], str | None] | None = field(default=None, repr=False)
+    _derive_markdown: Callable[[], str | None] | None = field(default=None, repr=False)
     _text: str | None = field(default=None, repr=False)
     _soup: BeautifulSoup | None = field(default=None, repr=False)
+
+    @property
+    def visible_text(self) -> str | None:
+        """The page's visible text (``crawler.text``), ``None`` when not HTML; made on first
+        use unless the record asked for ``text``. ``text`` is the whole body decoded."""
+        if self._derive_text is not None:
+            self._visible_text, self._derive_text = self._derive_text(), None
+        return self._visible_text
+
+    @property
+    def markdown(self) -> str | None:
+        """The page as Markdown (``crawler.markdown``; the ``markdown`` extra), ``None`` when
+        not HTML; made on first use unless the record asked for ``markdown``.
+
+        Raises:
+            ConfigError: The ``markdown`` extra is missing.
+        """
+        if self._derive_markdown is not None:
+            self._markdown, self._derive_markdown = self._derive_markdown(), None
+        return self._markdown
 
     @property
     def text(self) -> str:

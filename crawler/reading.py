@@ -48,11 +48,31 @@ class PageReader:
         parsed = self._parse(result)
         empty = self._extraction.empty() if self._extraction is not None else None
         page = make_page(result, parsed, empty)
-        if self._markdown is not None and parsed is not None:
-            page.markdown = self._markdown.convert(page.text, page.final_url, self._markdown_bytes)
+        if parsed is not None:
+            self._add_derived(page, result, parsed)
         if self._save_dir is not None and _kept(result):
             page.saved_path = self._save_dir.save(result.final_url, result.body)
         return page, parsed
+
+    def _add_derived(self, page: Page, result: FetchResult, parsed: ParsedHtml) -> None:
+        """Give ``page`` its text and Markdown: now if the record asks, else on first use."""
+        max_bytes = self._markdown_bytes
+
+        def text() -> str | None:
+            again = parse_html(result.body, result.final_url, charset=result.charset,
+                               text_bytes=max_bytes)  # fmt: skip
+            return again.text
+
+        def markdown() -> str | None:
+            converter = self._markdown or MarkdownConverter()
+            return converter.convert(page.text, page.final_url, max_bytes)
+
+        if self._text_bytes is None:
+            page._derive_text = text
+        if self._markdown is not None:
+            page._markdown = markdown()
+        else:
+            page._derive_markdown = markdown
 
     def _parse(self, result: FetchResult) -> ParsedHtml | None:
         if not _kept(result) or not is_html(result.content_type):

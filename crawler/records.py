@@ -32,7 +32,7 @@ def make_page(
         error=result.error,
         error_detail=result.error_detail,
         fields=parsed.fields if parsed else dict(empty or {}),
-        visible_text=parsed.text if parsed else None,
+        _visible_text=parsed.text if parsed else None,
     )
 
 

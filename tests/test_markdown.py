@@ -78,3 +78,12 @@ def test_without_the_extra_the_crawl_is_refused_in_one_line(monkeypatch) -> None
     assert str(caught.value) == (
         "the markdown field needs the markdown extra: pip install 'crawler[markdown]'"
     )
+
+
+async def test_page_markdown_is_made_on_first_use_in_the_api(serve, converter) -> None:
+    site = await doc_site(serve)
+    seen: dict[str, str | None] = {}
+    await crawl(site.url("/docs/guide"), on_page=lambda p: seen.__setitem__(p.url, p.markdown))
+    host = site.base.removeprefix("http://")
+    assert seen == {site.url("/docs/guide"): EXPECTED.format(host=host),
+                    site.url("/docs/next"): None}  # fmt: skip

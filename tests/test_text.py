@@ -49,3 +49,16 @@ async def test_the_text_field_in_records(serve, tmp_path) -> None:
     assert records[site.url("/")]["text"] == "/a"  # the test pages: one list item a link
     assert records[site.url("/a")]["text"] == ""
     assert records[site.url("/missing")]["text"] is None
+
+
+async def test_page_visible_text_is_made_on_first_use_in_the_api(serve) -> None:
+    async def page(_: object) -> object:
+        from aiohttp import web
+
+        return web.Response(body=PAGE, content_type="text/html")
+
+    site = await serve(Site(pages={"/": ["/doc", "/missing"]}, handlers={"/doc": page}))
+    seen: dict[str, str | None] = {}
+    await crawl(site.url("/"), on_page=lambda p: seen.__setitem__(p.url, p.visible_text))
+    assert seen == {site.url("/"): "/doc\n/missing", site.url("/doc"): EXPECTED,
+                    site.url("/missing"): None}  # fmt: skip
