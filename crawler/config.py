@@ -153,6 +153,10 @@ class CrawlConfig:
         warc_max_size: Bytes after which the archive rolls over to ``FILE-00001.warc.gz``,
             ...; ``None`` for one file.
         warc_cdx: Also write a CDXJ index of the archive, ``FILE.cdxj``, when the crawl ends.
+        recrawl: With a ``state`` file whose crawl completed, start its next generation:
+            every URL done is fetched again, conditionally (``If-None-Match``,
+            ``If-Modified-Since``), and each record says its ``change``; an unfinished
+            generation is resumed. Records then carry ``change``.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.
@@ -225,6 +229,7 @@ class CrawlConfig:
     warc: str | None = None
     warc_max_size: int | None = None
     warc_cdx: bool = False
+    recrawl: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
@@ -261,6 +266,7 @@ class CrawlConfig:
         if self.save_dir is not None and not self.save_dir:
             raise ConfigError("save_dir must be a folder path or None, got ''")
         self._check_warc()
+        self._check_recrawl()
         if self.state is not None and not self.state:
             raise ConfigError("state must be a path or None, got ''")
         self._check_shared()
@@ -276,6 +282,16 @@ class CrawlConfig:
         for name in ("warc_max_size", "warc_cdx"):
             if getattr(self, name) and self.warc is None:
                 raise ConfigError(f"{name} needs warc (the archive to write)")
+
+    def _check_recrawl(self) -> None:
+        if not isinstance(self.recrawl, bool):
+            raise ConfigError(f"recrawl must be true or false, got {self.recrawl!r}")
+        if self.recrawl and self.state is None:
+            raise ConfigError("recrawl needs state (the file of the crawl to come back to)")
+        if self.recrawl and is_shared(self.state):
+            raise ConfigError(
+                "recrawl needs a state file: a crawl shared through Redis keeps no snapshots"
+            )
 
     def _check_shared(self) -> None:
         shared = is_shared(self.state)
@@ -326,6 +342,8 @@ class CrawlConfig:
         chosen = self.fields or (*RECORD_FIELDS, *self.extracted_fields)
         if self.save_dir is not None and self.fields is None:
             chosen = (*chosen, "saved_path")
+        if self.recrawl and self.fields is None:
+            chosen = (*chosen, "change")
         if self.include_links and "outlinks" not in chosen:
             return (*chosen, "outlinks")
         return chosen

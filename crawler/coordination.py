@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from crawler.config import CrawlConfig
-    from crawler.models import Record, Request
+    from crawler.models import Record, Request, Snapshot
     from crawler.scope import Scope
     from crawler.state import StateBackend
 
@@ -107,6 +107,7 @@ class Completion:
         found: Its page's links that passed admission (the state deduplicates them).
         error: Its error class, ``None`` when it succeeded.
         slot: The gate turn it holds, freed in the same step; ``None`` if not fetched.
+        snapshot: What a durable state keeps of it for the next generation.
     """
 
     request: Request
@@ -114,6 +115,7 @@ class Completion:
     found: Sequence[Request] = ()
     error: str | None = None
     slot: Slot | None = None
+    snapshot: Snapshot | None = None
 
 
 class HostGate(Protocol):
@@ -311,7 +313,8 @@ class LocalCoordinator:
         """Write the records, add the links, then ack: the order crash safety rests on."""
         keep()
         admitted = await self._state.add(completion.found) if completion.found else []
-        return await self._state.ack(completion.request), admitted
+        acked = await self._state.ack(completion.request, snapshot=completion.snapshot)
+        return acked, admitted
 
 
 def open_state(

@@ -149,6 +149,9 @@ class Crawl:
         self._claim_run()
         async with self._state:
             resumed = await self._state.bind(self._identity, force=self.config.force_state)
+            if self.config.recrawl and await self._state.begin_generation():
+                log.info("recrawl: a new generation of the crawl starts")
+                resumed = False  # a new snapshot: the output and the archive start anew
             taken_over = await self._frontier.resume()
             await self._coordinator.join()
             unconfirmed = self._coordinator.unconfirmed(taken_over)
@@ -169,6 +172,8 @@ class Crawl:
                 async with Fetcher(self.config, access=self._access) as fetcher:
                     self._fetcher = fetcher
                     await self._supervise(fetcher)
+                if self._stats.stop_reason == "complete" and self._failure is None:
+                    await self._state.finish_generation()  # ``--recrawl`` starts the next
             finally:
                 self._close_output()
         return self._result()

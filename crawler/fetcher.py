@@ -36,6 +36,7 @@ from crawler.access import Access, OpenScope
 from crawler.content_coding import DecodingError, decoder_for
 from crawler.models import Exchange, FetchResult
 from crawler.netguard import BLOCKED_MARK
+from crawler.recrawl import conditional_headers
 from crawler.urls import HTTP_SCHEMES
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ ACCEPT_ENCODING: Final = "gzip, deflate, br"
 DNS_CACHE_TTL: Final = 300
 """Seconds a resolved host is cached; a crawl hits the same hosts over and over."""
 
-REDIRECT_STATUSES: Final = range(300, 400)
+REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+"""The statuses followed (as aiohttp and browsers do): a 304 is an answer, not a redirect."""
 _NO_HEADERS: Final[Mapping[str, str]] = CIMultiDictProxy(CIMultiDict())
 _TRANSPORT_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
 _BLOCKED: Final = re.compile(rf"([0-9A-Fa-f:.%]+ is [^:]+): {BLOCKED_MARK}")
@@ -240,8 +242,9 @@ class Fetcher:
         self._open_session()
         started = time.perf_counter()
         url, chain, exchanges = request.url, list[str](), list[Exchange]()
+        validators = conditional_headers(request.previous)  # the first hop only
         while True:
-            outcome = await self._fetch_with_retries(url, defer)
+            outcome = await self._fetch_with_retries(url, defer, validators if not chain else {})
             if outcome.exchange is not None:
                 exchanges.append(outcome.exchange)
             if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
@@ -272,11 +275,13 @@ class Fetcher:
             return None, outcome.failed("too_many_redirects", detail)
         return target, outcome
 
-    async def _fetch_with_retries(self, url: str, defer: Collection[int]) -> _Outcome:
+    async def _fetch_with_retries(
+        self, url: str, defer: Collection[int], validators: Mapping[str, str]
+    ) -> _Outcome:
         config = self._config
         attempt = 0
         while True:
-            outcome = await self._fetch_once(url)
+            outcome = await self._fetch_once(url, validators)
             if attempt >= config.retries or not self._retryable(outcome, defer):
                 return outcome
             delay = retry_delay(
@@ -295,14 +300,17 @@ class Fetcher:
             return True
         return outcome.status in self._config.retry_statuses and outcome.status not in defer
 
-    async def _fetch_once(self, url: str) -> _Outcome:
+    async def _fetch_once(self, url: str, validators: Mapping[str, str]) -> _Outcome:
         session = self._open_session()
         sent_at = datetime.now(UTC)
+        headers = self._access.headers(url)
+        if validators:
+            headers = {**headers, **validators}
         try:
             async with session.get(
                 url,
                 allow_redirects=False,
-                headers=self._access.headers(url),
+                headers=headers,
                 proxy=self._access.proxy(url),
             ) as resp:
                 return await self._read_response(resp, sent_at)
@@ -345,17 +353,22 @@ class Fetcher:
                 decoded.append(part)
                 size += len(part)
                 if size > limit:
-                    return _Body.cut(b"".join(raw), "too_large", f"body over {limit} bytes")
+                    return _Body.cut(self._kept(raw), "too_large", f"body over {limit} bytes")
             if decoder is not None:
                 decoded.append(decoder.flush())
         except DecodingError as exc:
             return _Body(b"".join(raw), b"", error="invalid_content", detail=str(exc))
         except _TRANSPORT_ERRORS as exc:
-            return _Body.cut(b"".join(raw), *self._classify(exc))
+            return _Body.cut(self._kept(raw), *self._classify(exc))
         whole = b"".join(decoded)
         if len(whole) > limit:
-            return _Body.cut(b"".join(raw), "too_large", f"body over {limit} bytes")
+            return _Body.cut(self._kept(raw), "too_large", f"body over {limit} bytes")
         return _Body(b"".join(raw) if decoder is not None else whole, whole)
+
+    def _kept(self, raw: list[bytes]) -> bytes:
+        """Return what came of a body cut short, for the archive; nothing without one (a
+        copy of up to ``max_bytes`` a request is memory a crawl need not hold)."""
+        return b"".join(raw) if self._config.warc is not None else b""
 
     def _classify(self, exc: BaseException) -> tuple[ErrorKind, str]:
         """Map an exception from a request to an error class and a short detail."""

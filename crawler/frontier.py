@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from crawler.config import CrawlConfig
     from crawler.coordination import Coordinator, Slot, StopVerdict
-    from crawler.models import Record, Request, SkipReason
+    from crawler.models import Record, Request, SkipReason, Snapshot
     from crawler.scope import Scope
     from crawler.state import StateBackend
     from crawler.stats import StatsRecorder
@@ -212,6 +212,7 @@ class Frontier:
         records: list[Record] | None = None,
         error: str | None = None,
         slot: Slot | None = None,
+        snapshot: Snapshot | None = None,
     ) -> bool:
         """Commit a request done with: its page's links, its records and its ack.
 
@@ -223,14 +224,16 @@ class Frontier:
             records: Its output records.
             error: Its error class.
             slot: The gate turn it holds, freed in the same step.
+            snapshot: What a durable state keeps of it for the next generation.
 
         Returns:
             ``False`` if the lease was lost (another worker has or will have the request).
         """
         found = self.admission.links(request, links, spent=self.budget_spent) if links else []
         completion = Completion(
-            request=request, records=records or [], found=found, error=error, slot=slot
-        )
+            request=request, records=records or [], found=found, error=error, slot=slot,
+            snapshot=snapshot,
+        )  # fmt: skip
         acked, admitted = await self._coordinator.commit(completion, keep)
         self._count_admitted(len(found), admitted)
         self._held.pop(request.key, None)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -57,14 +58,16 @@ RECORD_FIELDS: tuple[str, ...] = (
 """The fields of an output record, in output order."""
 
 OPTIONAL_RECORD_FIELDS: tuple[str, ...] = (
-    "outlinks", "callback_error", "text", "markdown", "saved_path",
+    "outlinks", "callback_error", "text", "markdown", "saved_path", "change", "digest",
 )  # fmt: skip
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
 ``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
 ``callback_error`` is what ``on_page`` raised (a default record has it only when set);
 ``text`` is an HTML page's visible text (``crawler.text``) and ``markdown`` the page as
 Markdown (``crawler.markdown``, the ``markdown`` extra), ``null`` for other pages;
-``saved_path`` is where ``save_dir`` put the body (``crawler.savedir``), ``null`` if not."""
+``saved_path`` is where ``save_dir`` put the body (``crawler.savedir``), ``null`` if not;
+``change`` is what a recrawl found (``Change``; a recrawl's records have it by default);
+``digest`` is the SHA-1 (hex) of the decoded body of a 2xx answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,60 @@ class Request:
     depth: int = 0
     parent: str | None = None
     attempt: int = 0
+    previous: Snapshot | None = field(default=None, compare=False)
+    """What the previous generation kept of this URL (``--recrawl``), ``None`` if new."""
+
+
+Change = Literal["new", "changed", "unchanged", "gone"]
+"""What a recrawl found of a URL against the previous generation (the ``change`` field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a state keeps of a done URL, for the next generation of the crawl.
+
+    Attributes:
+        status: The final status (``None``: no response).
+        etag: The ``ETag`` header, sent back as ``If-None-Match``.
+        last_modified: The ``Last-Modified`` header, sent back as ``If-Modified-Since``.
+        digest: The SHA-1 (hex) of the decoded body of a 2xx answer.
+        title: The page's title.
+        links: How many links the page had.
+        content_type: The media type.
+        size: The decoded body's size in bytes.
+        fetched_at: When it was fetched (ISO 8601 UTC).
+        fields: The extracted fields (``extract``).
+    """
+
+    status: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    digest: str | None = None
+    title: str | None = None
+    links: int = 0
+    content_type: str | None = None
+    size: int = 0
+    fetched_at: str | None = None
+    fields: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the URL answered 2xx (or 304: it was unchanged and fine)."""
+        return self.status is not None and (200 <= self.status < 300 or self.status == 304)
+
+    def to_json(self) -> str:
+        """Return the snapshot as one JSON object (how a state stores it)."""
+        kept = {name: getattr(self, name) for name in SNAPSHOT_FIELDS}  # asdict deep-copies
+        return json.dumps(kept, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        """Read a snapshot written by ``to_json`` (fields it does not know are ignored)."""
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in SNAPSHOT_FIELDS})
+
+
+SNAPSHOT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Snapshot))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +266,11 @@ class Page:
     """The fields extracted from the page (``CrawlConfig.extract``), by name."""
     saved_path: str | None = None
     """Where ``save_dir`` saved the body (``crawler.savedir``)."""
+    previous: Snapshot | None = None
+    """What the previous generation kept of this URL (``--recrawl``); a 304's title,
+    type and fields come from it."""
+    change: Change | None = None
+    """What a recrawl found changed (``crawler.recrawl``); ``None`` outside a recrawl."""
     _visible_text: str | None = field(default=None, repr=False)
     _markdown: str | None = field(default=None, repr=False)
     _derive_text: Callable[[], str | None] | None = field(default=None, repr=False)

@@ -80,3 +80,4 @@ class CrawlOptions(TypedDict, total=False):
     warc: str | None
     warc_max_size: int | None
     warc_cdx: bool
+    recrawl: bool

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crawler.models import RECORD_FIELDS, Page
+from crawler.recrawl import NOT_MODIFIED, body_digest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -15,8 +16,14 @@ if TYPE_CHECKING:
 def make_page(
     result: FetchResult, parsed: ParsedHtml | None, empty: Mapping[str, object] | None = None
 ) -> Page:
-    """Build the ``Page`` handed to user code; ``empty`` is its fields when not parsed."""
+    """Build the ``Page`` handed to user code; ``empty`` is its fields when not parsed.
+
+    A 304 (its body not sent) has the type, title and fields kept by the previous generation.
+    """
     request = result.request
+    previous = request.previous
+    kept = previous if result.status == NOT_MODIFIED else None
+    fields = parsed.fields if parsed else dict(empty or {})
     return Page(
         url=request.url,
         final_url=result.final_url,
@@ -24,15 +31,16 @@ def make_page(
         headers=result.headers,
         depth=request.depth,
         parent=request.parent,
-        content_type=result.content_type,
+        content_type=kept.content_type if kept else result.content_type,
         body=result.body,
         encoding=parsed.encoding if parsed else result.charset,
-        title=parsed.title if parsed else None,
+        title=kept.title if kept else parsed.title if parsed else None,
         links=parsed.links if parsed else (),
         error=result.error,
         error_detail=result.error_detail,
-        fields=parsed.fields if parsed else dict(empty or {}),
+        fields=dict(kept.fields) if kept else fields,
         _visible_text=parsed.text if parsed else None,
+        previous=previous,
     )
 
 
@@ -61,7 +69,15 @@ def make_record(
     record["text"] = page.visible_text
     record["markdown"] = page.markdown
     record["saved_path"] = page.saved_path
+    record["change"] = page.change
+    ok = result.error is None and result.status is not None and 200 <= result.status < 300
+    record["digest"] = body_digest(result.body) if ok else _kept_digest(page)
     return {name: record[name] for name in fields}
+
+
+def _kept_digest(page: Page) -> str | None:
+    unchanged = page.status == NOT_MODIFIED and page.previous is not None
+    return page.previous.digest if unchanged and page.previous is not None else None
 
 
 def _full_record(result: FetchResult, page: Page) -> Record:
@@ -75,12 +91,19 @@ def _full_record(result: FetchResult, page: Page) -> Record:
         "title": page.title,
         "links": len(page.links),
         "bytes": len(result.body),
+        **(_unchanged_counts(page) if page.status == NOT_MODIFIED else {}),
         "elapsed_ms": elapsed_ms(result),
         "fetched_at": result.fetched_at.isoformat().replace("+00:00", "Z"),
         "error": page.error,
         "error_detail": page.error_detail,
         **page.fields,
     }
+
+
+def _unchanged_counts(page: Page) -> dict[str, int]:
+    """A 304's links and size: the previous generation's (its body was not sent)."""
+    previous = page.previous
+    return {} if previous is None else {"links": previous.links, "bytes": previous.size}
 
 
 def elapsed_ms(result: FetchResult) -> float:

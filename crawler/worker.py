@@ -27,9 +27,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from crawler.config import is_shared
 from crawler.host_policy import PAUSE_STATUSES
 from crawler.models import RECORD_FIELDS
 from crawler.records import elapsed_ms, make_record, make_skip_record
+from crawler.recrawl import change_of, snapshot_of
 from crawler.robots import x_robots_nofollow
 from crawler.urls import origin_of
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         Record,
         Request,
         SkipReason,
+        Snapshot,
     )
     from crawler.reading import PageReader
     from crawler.sinks import Sink
@@ -99,6 +102,8 @@ class RequestWorker:
         self._stats = stats
         self._on_page = on_page
         self._written = written
+        # A state file keeps what the next generation compares with (``--recrawl``).
+        self._snapshots = config.state is not None and not is_shared(config.state)
 
     async def process(self, request: Request) -> None:
         """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""
@@ -147,7 +152,10 @@ class RequestWorker:
 
     async def _finish(self, request: Request, result: FetchResult, slot: Slot | None) -> None:
         page, parsed = self._reader.read(result)
+        if self._config.recrawl:
+            page.change = change_of(result, page, request.previous)
         records = await self._records(page, result)
+        snapshot = snapshot_of(result, page, request.previous) if self._snapshots else None
         links = self._links_to_follow(parsed, result) if parsed is not None else ()
 
         def count() -> None:
@@ -160,7 +168,7 @@ class RequestWorker:
 
         await self._commit(
             request, records, count, links=links, error=page.error, slot=slot,
-            exchanges=result.exchanges,
+            exchanges=result.exchanges, snapshot=snapshot,
         )  # fmt: skip
 
     async def _commit(
@@ -173,6 +181,7 @@ class RequestWorker:
         error: str | None = None,
         slot: Slot | None = None,
         exchanges: Sequence[Exchange] = (),
+        snapshot: Snapshot | None = None,
     ) -> None:
         def keep() -> None:
             if records and request.key not in self._written:
@@ -182,8 +191,9 @@ class RequestWorker:
             count()
 
         await self._frontier.complete(
-            request, keep, links=links, records=records, error=error, slot=slot
-        )
+            request, keep, links=links, records=records, error=error, slot=slot,
+            snapshot=snapshot,
+        )  # fmt: skip
         self._written.discard(request.key)
 
     def _follow_from(self, request: Request) -> FollowCheck:

@@ -165,6 +165,7 @@ INVALID = {
     "--warc-max-size": (["--warc", "a.warc.gz", "--warc-max-size", "0"],
                         "--warc-max-size must be >= 1, got 0"),
     "--warc-cdx": (["--warc-cdx"], "--warc-cdx needs warc (the archive to write)"),
+    "--recrawl": (["--recrawl"], "--recrawl needs state (the file of the crawl to come back to)"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""
 

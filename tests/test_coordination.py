@@ -6,6 +6,7 @@ Add a coordinator to ``tests.coordination_support`` and it must pass every test 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -154,9 +155,9 @@ async def test_a_local_commit_writes_the_record_before_its_links_and_its_ack() -
             steps.append("add")
             return await add(requests)
 
-        async def traced_ack(request: Request) -> bool:
+        async def traced_ack(request: Request, **kept: Any) -> bool:
             steps.append("ack")
-            return await ack(request)
+            return await ack(request, **kept)
 
         state.add, state.ack = traced_add, traced_ack  # type: ignore[method-assign]
         completion = Completion(request=page, records=[{"url": page.url}], found=[request("/b")])

@@ -555,11 +555,13 @@ async def test_an_error_answer_keeps_its_body_in_the_exchange(server: TestServer
 async def test_a_body_over_the_cap_is_kept_cut_in_the_exchange(
     server: TestServer, path: str
 ) -> None:
-    result, _ = await run_fetch(url_of(server, path), max_bytes=SMALL_CAP)
+    result, _ = await run_fetch(url_of(server, path), max_bytes=SMALL_CAP, warc="a.warc.gz")
     (exchange,) = result.exchanges
     assert (result.error, exchange.truncated) == ("too_large", True)
     # A declared length over the cap is not read at all; a gzip body is read until it is.
     assert len(exchange.body) == {"/over": 0, "/gzip-over": len(gzip.compress(PLAIN + b"x"))}[path]
+    result, _ = await run_fetch(url_of(server, path), max_bytes=SMALL_CAP)
+    assert [e.body for e in result.exchanges] == [b""]  # kept only for an archive
 
 
 @pytest.mark.timeout(30)

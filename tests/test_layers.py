@@ -29,7 +29,7 @@ LAYERS: dict[int, set[str]] = {
         "crawler.sitemaps", "crawler.robots", "crawler.parser", "crawler.encoding",
         "crawler.fetcher", "crawler.access", "crawler.netguard", "crawler.cookiefile",
         "crawler.extract", "crawler.text", "crawler.markdown", "crawler.savedir",
-        "crawler.content_coding", "crawler.warc", "crawler.archive",
+        "crawler.content_coding", "crawler.warc", "crawler.archive", "crawler.recrawl",
         "crawler.sinks", "crawler.stats", "crawler.summary", "crawler.progress",
         "crawler.records", "crawler.records_io", "crawler.reconcile", "crawler.report",
         "crawler.report_html",

@@ -10,7 +10,7 @@ import pytest
 
 from crawler.coordination import open_state
 from crawler.errors import StateError, StateMismatchError
-from crawler.models import Request
+from crawler.models import Request, Snapshot
 from crawler.shared.admin import purge
 from crawler.shared.state import RedisState
 from crawler.state import StateBackend, StateCounts
@@ -245,3 +245,60 @@ def test_open_state_picks_the_backend(tmp_path):
 def test_open_state_needs_a_crawl_id_for_redis():
     with pytest.raises(StateError, match=r"^a redis:// state needs a crawl id \(--crawl-id\)$"):
         open_state("redis://127.0.0.1:6379/0")
+
+
+async def test_a_new_generation_queues_the_done_again_with_their_snapshots(state):
+    await state.add([req("a"), req("b")])
+    first, second = await state.lease(2, lease_seconds=60)
+    kept = Snapshot(200, etag='"v1"', digest="d1", title="A", links=3, fields={"price": 1})
+    assert await state.ack(first, snapshot=kept) is True
+    assert await state.begin_generation() is False  # the generation goes on: b is leased
+    assert await state.ack(second) is True
+    await state.finish_generation()
+    if isinstance(state, RedisState):  # a shared crawl has one generation
+        assert await state.begin_generation() is False
+        return
+    assert await state.begin_generation() is True
+    assert await state.begin_generation() is False  # once: the new one has not finished
+    leased = await state.lease(10, lease_seconds=60)
+    if isinstance(state, MemoryState):  # keeps only what was given a snapshot
+        assert [(r.key, r.previous) for r in leased] == [(first.key, kept)]
+        return
+    assert [(r.key, r.previous) for r in leased] == [(first.key, kept), (second.key, None)]
+    assert await state.counts() == StateCounts(pending=0, leased=2, done=0, seen=2)
+
+
+async def test_a_snapshot_survives_a_reopened_state_file(tmp_path, clock):
+    path = str(tmp_path / "crawl.db")
+    kept = Snapshot(200, last_modified="Tue, 01 Dec 2026 10:00:00 GMT", size=42)
+    async with SqliteState(path, clock=clock) as db:
+        await db.add([req("a")])
+        (leased,) = await db.lease(1, lease_seconds=60)
+        await db.ack(leased, snapshot=kept)
+        await db.finish_generation()
+    async with SqliteState(path, clock=clock) as db:
+        assert await db.begin_generation() is True
+    async with SqliteState(path, clock=clock) as db:  # killed before anything: taken over
+        assert [r.previous for r in await db.lease(1, lease_seconds=60)] == [kept]
+        assert [r.previous for r in await db.leased()] == [kept]
+
+
+async def test_a_state_file_of_schema_1_is_upgraded_in_place(tmp_path, clock):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE requests (key TEXT PRIMARY KEY, url TEXT NOT NULL, depth INTEGER NOT NULL"
+        " DEFAULT 0, parent TEXT, state INTEGER NOT NULL, rank INTEGER, deadline REAL)"
+        " WITHOUT ROWID;"
+        "INSERT INTO meta VALUES ('schema', '1');"
+        "INSERT INTO requests VALUES ('http://h/a', 'http://h/a', 0, NULL, 0, 1, NULL);"
+    )
+    db.commit()
+    db.close()
+    async with SqliteState(str(path), clock=clock) as state:
+        assert [(r.key, r.previous) for r in await state.lease(1, lease_seconds=60)] == [
+            ("http://h/a", None)
+        ]

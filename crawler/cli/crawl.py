@@ -193,6 +193,11 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     options.add_force_option(group)
     group.add_argument(
+        "--recrawl", action="store_true",
+        help="with --state FILE of a crawl that completed: crawl it again, asking each URL "
+        "whether it changed (If-None-Match, If-Modified-Since); records get 'change'",
+    )  # fmt: skip
+    group.add_argument(
         "--resume-info", action="store_true",
         help="print what the --state file holds (pending, in flight, done, seen) and exit",
     )  # fmt: skip

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
 
-    from crawler.models import Request
+    from crawler.models import Request, Snapshot
     from crawler.shared.client import RedisKeys
     from crawler.shared.gate import SlotRelease
 
@@ -228,7 +228,12 @@ class RedisState(StateLifecycle):
             await self.connection.run_script("renew", [self.keys.leases, self.keys.owners], args)
 
     async def ack(
-        self, request: Request, *, records: Sequence[bytes] = (), error: str | None = None
+        self,
+        request: Request,
+        *,
+        records: Sequence[bytes] = (),
+        error: str | None = None,
+        snapshot: Snapshot | None = None,
     ) -> bool:
         """Mark a leased request done and store its ``records`` (JSON lines) in one step.
 
@@ -236,6 +241,7 @@ class RedisState(StateLifecycle):
             request: A request this worker leased.
             records: Output lines stored with the ack, for ``crawl export``.
             error: The record's error class, counted per class.
+            snapshot: Not kept: a shared crawl has one generation (``begin_generation``).
 
         Returns:
             ``False`` (nothing stored) if the lease was lost or the request was done already.
@@ -320,6 +326,13 @@ class RedisState(StateLifecycle):
             return 0
         log.info("giving back %d leases whose lease answer was lost", len(orphans))
         return await self._release(orphans)
+
+    async def begin_generation(self) -> bool:
+        """A shared crawl has one generation (``CrawlConfig`` refuses ``recrawl`` with Redis)."""
+        return False
+
+    async def finish_generation(self) -> None:
+        """Nothing to mark: a shared crawl has one generation."""
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""

@@ -13,6 +13,10 @@ on the next run, which takes them over (their records may already be in the outp
 ``crawler.records_io``). Every backend takes a ``clock`` (seconds, a callable) so that
 lease expiry can be tested without sleeping.
 
+A *generation* is one pass over the crawl: ``begin_generation`` (``--recrawl``) queues
+every done request again, with what its ack kept (``Snapshot``), so that the next pass
+asks the server what changed.
+
 Every backend is an async context manager (``async with backend:`` opens and closes it).
 ``open_local_state(location)`` picks a local backend: ``None`` is memory, a path is
 SQLite. The shared backend (Redis, one crawl for many workers) is ``crawler.shared``'s;
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import TracebackType
 
-    from crawler.models import Request
+    from crawler.models import Request, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +113,25 @@ class StateBackend(Protocol):
     async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
         """Push the deadline of leases this worker still holds ``lease_seconds`` ahead."""
 
-    async def ack(self, request: Request) -> bool:
-        """Mark a leased request done; ``False`` if the lease was lost or it was done already."""
+    async def ack(self, request: Request, *, snapshot: Snapshot | None = None) -> bool:
+        """Mark a leased request done; ``False`` if the lease was lost or it was done already.
+
+        Args:
+            request: The leased request.
+            snapshot: What to keep of it for the next generation (a durable state keeps
+                it; see ``begin_generation``).
+        """
+
+    async def begin_generation(self) -> bool:
+        """Start the next generation if the current one completed: every done request is
+        pending again, carrying its snapshot as ``Request.previous``.
+
+        Returns:
+            ``True`` if a new generation started, ``False`` if the current one goes on.
+        """
+
+    async def finish_generation(self) -> None:
+        """Mark the current generation complete (the crawl ended with nothing left)."""
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return leased requests to pending, at the front."""

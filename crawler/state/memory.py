@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crawler.errors import StateMismatchError
@@ -13,11 +14,12 @@ from crawler.urls import fingerprint
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from crawler.models import Request
+    from crawler.models import Request, Snapshot
 
 
 class MemoryState(StateLifecycle):
-    """Pending requests in a deque, the seen set as 64-bit fingerprints (about 60 bytes a URL)."""
+    """Pending requests in a deque, the seen set as 64-bit fingerprints (about 60 bytes a URL);
+    the done requests given a snapshot too, for ``begin_generation``."""
 
     durable = False
 
@@ -27,6 +29,8 @@ class MemoryState(StateLifecycle):
         self._seen: set[int] = set()
         self._claims: dict[int, int] = {}  # a redirect target → the request claiming it
         self._done = 0
+        self._kept: dict[str, Request] = {}  # done with a snapshot, for the next generation
+        self._finished = False
         self._identity: str | None = None
         self._now = clock
 
@@ -78,12 +82,27 @@ class MemoryState(StateLifecycle):
             if request.key in self._leased:
                 self._leased[request.key] = (request, deadline)
 
-    async def ack(self, request: Request) -> bool:
-        """Mark a leased request done; ``False`` if it was not leased."""
+    async def ack(self, request: Request, *, snapshot: Snapshot | None = None) -> bool:
+        """Mark a leased request done, keeping ``snapshot``; ``False`` if it was not leased."""
         if self._leased.pop(request.key, None) is None:
             return False
         self._done += 1
+        if snapshot is not None:
+            self._kept[request.key] = replace(request, attempt=0, previous=snapshot)
         return True
+
+    async def begin_generation(self) -> bool:
+        """Queue every done request again if the last generation completed."""
+        if not self._finished:
+            return False
+        self._pending.extend(self._kept.values())
+        self._kept.clear()
+        self._done, self._finished = 0, False
+        return True
+
+    async def finish_generation(self) -> None:
+        """Mark the current generation complete."""
+        self._finished = True
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return leased requests to the front of pending."""

@@ -9,7 +9,9 @@
  3    claimed   seen only (a redirect target), never to be fetched
 ====  ========  ==========================================================
 
-``meta`` holds the schema version and the identity of the crawl the file belongs to.
+``snapshot`` holds what a done row's ack kept for the next generation (``Snapshot``, JSON).
+``meta`` holds the schema version, the identity of the crawl the file belongs to, and
+``finished`` (``1`` once the current generation completed: ``--recrawl`` starts the next).
 Partial indexes keep ``lease`` and expiry cheap with millions of rows.
 """
 
@@ -23,13 +25,14 @@ if TYPE_CHECKING:
     import sqlite3
 
 PENDING = 0
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _TABLES = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE requests ("
     " key TEXT PRIMARY KEY, url TEXT NOT NULL, depth INTEGER NOT NULL DEFAULT 0,"
-    " parent TEXT, state INTEGER NOT NULL, rank INTEGER, deadline REAL) WITHOUT ROWID",
+    " parent TEXT, state INTEGER NOT NULL, rank INTEGER, deadline REAL, snapshot TEXT)"
+    " WITHOUT ROWID",
     "CREATE INDEX pending_rank ON requests (rank) WHERE state = 0",
     "CREATE INDEX leased_deadline ON requests (deadline) WHERE state = 1",
     f"INSERT INTO meta VALUES ('schema', '{SCHEMA_VERSION}')",
@@ -37,13 +40,19 @@ _TABLES = (
 
 
 def create_schema(db: sqlite3.Connection, path: str) -> None:
-    """Create the tables in an empty database; refuse a database of something else.
+    """Create the tables in an empty database (or upgrade a version 1 file, which gets the
+    ``snapshot`` column); refuse a database of something else.
 
     Raises:
         StateCorruptError: The database has tables but is not a crawl state.
     """
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if tables >= {"meta", "requests"}:
+        if read_meta(db, "schema") == "1":
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE requests ADD COLUMN snapshot TEXT")
+            db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE name = 'schema'")
+            db.execute("COMMIT")
         return
     if tables:
         raise StateCorruptError(f"state file {path!r} is not a crawl state file")

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from crawler.errors import StateCorruptError, StateMismatchError, StateWriteError
-from crawler.models import Request
+from crawler.models import Request, Snapshot
 from crawler.state import StateCounts, StateLifecycle
 from crawler.state.schema import PENDING, SCHEMA_VERSION, create_schema, read_meta
 
@@ -114,9 +114,18 @@ class SqliteState(StateLifecycle):
         """Push the deadline of leases still held ``lease_seconds`` ahead."""
         await self._call(self._ready().renew, [r.key for r in requests], lease_seconds)
 
-    async def ack(self, request: Request) -> bool:
-        """Mark a leased request done; ``False`` if the lease was lost or it was done."""
-        return await self._call(self._ready().ack, request.key)
+    async def ack(self, request: Request, *, snapshot: Snapshot | None = None) -> bool:
+        """Mark a leased request done, keeping ``snapshot``; ``False`` if the lease was lost."""
+        kept = snapshot.to_json() if snapshot is not None else None
+        return await self._call(self._ready().ack, request.key, kept)
+
+    async def begin_generation(self) -> bool:
+        """Queue every done request again, with its snapshot, if the last generation completed."""
+        return await self._call(self._ready().begin_generation)
+
+    async def finish_generation(self) -> None:
+        """Mark the current generation complete, durably."""
+        await self._call(self._ready().finish_generation)
 
     async def release(self, requests: Sequence[Request]) -> None:
         """Return leased requests to the front of pending."""
@@ -235,7 +244,8 @@ class _Store:
         ).fetchall()
         self.release([key for (key,) in expired])
         rows = self._db.execute(
-            "SELECT key, url, depth, parent FROM requests WHERE state = 0 ORDER BY rank LIMIT ?",
+            "SELECT key, url, depth, parent, snapshot FROM requests WHERE state = 0 "
+            "ORDER BY rank LIMIT ?",
             (limit,),
         ).fetchall()
         self._db.executemany(
@@ -255,14 +265,37 @@ class _Store:
         )
         self._maybe_commit()
 
-    def ack(self, key: str) -> bool:
+    def ack(self, key: str, snapshot: str | None) -> bool:
         self._write()
         cursor = self._db.execute(
-            "UPDATE requests SET state = 2, deadline = NULL WHERE key = ? AND state = 1", (key,)
+            "UPDATE requests SET state = 2, deadline = NULL, snapshot = COALESCE(?, snapshot) "
+            "WHERE key = ? AND state = 1",
+            (snapshot, key),
         )
         self._move(1, 2, cursor.rowcount)
         self._maybe_commit()
         return cursor.rowcount == 1
+
+    def begin_generation(self) -> bool:
+        if read_meta(self._db, "finished") != "1":
+            return False
+        self._write()
+        # Ranks keep the last generation's order (breadth first), after what is pending.
+        cursor = self._db.execute(
+            "UPDATE requests SET state = 0, deadline = NULL, rank = rank + ? WHERE state = 2",
+            (self._back,),
+        )
+        self._move(2, PENDING, cursor.rowcount)
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished', '0')")
+        (back,) = self._db.execute("SELECT MAX(rank) FROM requests WHERE state = 0").fetchone()
+        self._back = (back or 0) + 1
+        self._commit()
+        return True
+
+    def finish_generation(self) -> None:
+        self._write()
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished', '1')")
+        self._commit()
 
     def release(self, keys: list[str]) -> None:
         self._write()
@@ -278,7 +311,8 @@ class _Store:
 
     def leased(self) -> list[Request]:
         rows = self._db.execute(
-            "SELECT key, url, depth, parent FROM requests WHERE state = 1 ORDER BY deadline"
+            "SELECT key, url, depth, parent, snapshot FROM requests WHERE state = 1 "
+            "ORDER BY deadline"
         )
         return [_request(row) for row in rows]
 
@@ -335,6 +369,7 @@ def _configure(db: sqlite3.Connection, path: str) -> None:
         raise StateCorruptError(f"state file {path!r} has schema {version!r}, not {SCHEMA_VERSION}")
 
 
-def _request(row: tuple[str, str, int, str | None]) -> Request:
-    key, url, depth, parent = row
-    return Request(url=url, key=key, depth=depth, parent=parent)
+def _request(row: tuple[str, str, int, str | None, str | None]) -> Request:
+    key, url, depth, parent, snapshot = row
+    previous = Snapshot.from_json(snapshot) if snapshot is not None else None
+    return Request(url=url, key=key, depth=depth, parent=parent, previous=previous)
