@@ -1,4 +1,4 @@
-"""Time what the text and markdown record fields add to a page's parse.
+"""Time what the text, simhash and markdown record fields add to a page's parse.
 
 On the benchmark site's pages, in the same run, alternating round by round: ``parse_html``
 alone (the crawl's own cost a page, the reference), ``parse_html`` with the visible text
@@ -25,6 +25,7 @@ from parse import load_pages
 
 from crawler.markdown import MarkdownConverter
 from crawler.parser import parse_html
+from crawler.simhash import simhash
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +39,7 @@ def contenders() -> dict[str, Callable[[bytes], object]]:
     found: dict[str, Callable[[bytes], object]] = {
         "parse_html": lambda body: parse_html(body, URL),
         "parse_html + text": lambda body: parse_html(body, URL, text_bytes=1 << 20),
+        "... + simhash": lambda body: simhash(parse_html(body, URL, text_bytes=1 << 20).text or ""),
         "html-to-markdown": lambda body: converter.convert(body.decode(), URL, 1 << 20),
     }
     if importlib.util.find_spec("markdownify") is not None:

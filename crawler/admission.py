@@ -140,6 +140,14 @@ class Admission:
         """Return whether ``url`` passes the scheme, length and scope checks (not depth, dedup)."""
         return self.refusal(url) is None
 
+    def classify(self, url: str, parent: Request) -> Request | SkipReason:
+        """Return a link of ``parent``'s page as a request, or why not to follow it (no
+        dedup, no cache: for a link offered once, such as a canonical URL)."""
+        depth = parent.depth + 1
+        if self._config.max_depth is not None and depth > self._config.max_depth:
+            return "too_deep"
+        return self._classify(url, depth, parent.url, spent=False)
+
     def redirect(self, target: str) -> Request | SkipReason:
         """Return a redirect's ``target`` as a request to claim, or why not to follow it."""
         return self._classify(target, 0, None, spent=False)

@@ -157,6 +157,9 @@ class CrawlConfig:
             every URL done is fetched again, conditionally (``If-None-Match``,
             ``If-Modified-Since``), and each record says its ``change``; an unfinished
             generation is resumed. Records then carry ``change``.
+        follow_canonical: Queue a page's in-scope canonical URL (``<link rel="canonical">``
+            or a ``Link`` header) not seen yet; a page whose canonical URL was seen already
+            is recorded with ``duplicate_of`` and its links are not followed.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.
@@ -230,6 +233,7 @@ class CrawlConfig:
     warc_max_size: int | None = None
     warc_cdx: bool = False
     recrawl: bool = False
+    follow_canonical: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
@@ -310,7 +314,10 @@ class CrawlConfig:
         _integer("max_repeated_segments", self.max_repeated_segments, minimum=1)
         for name in ("delay", "max_crawl_delay"):
             _positive(name, getattr(self, name), allow_zero=True)
-        for name in ("obey_robots", "respect_nofollow", "sitemaps_from_robots", "log_skipped"):
+        for name in (
+            "obey_robots", "respect_nofollow", "sitemaps_from_robots", "log_skipped",
+            "follow_canonical",
+        ):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for url in self.sitemaps:

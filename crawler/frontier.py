@@ -151,6 +151,19 @@ class Frontier:
             self._stats.skip(reason)
         return reason
 
+    async def offer_canonical(self, canonical: str, source: Request) -> bool | None:
+        """Queue ``source``'s canonical URL if it was never seen (``follow_canonical``).
+
+        Returns:
+            ``True`` if queued, ``False`` if it was seen already (crawled, or to be),
+            ``None`` if it is not to be crawled (out of scope, too deep, a trap, ...).
+        """
+        outcome = self.admission.classify(canonical, source)
+        if isinstance(outcome, str):
+            self._stats.skip(outcome)
+            return None
+        return await self._admit([outcome]) == 1
+
     def held(self) -> list[Request]:
         """Return the requests leased and not yet completed or released (to renew)."""
         return [*self._held.values(), *self._parked.values()]

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
+from crawler.simhash import simhash
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
@@ -59,6 +61,7 @@ RECORD_FIELDS: tuple[str, ...] = (
 
 OPTIONAL_RECORD_FIELDS: tuple[str, ...] = (
     "outlinks", "callback_error", "text", "markdown", "saved_path", "change", "digest",
+    "simhash", "canonical", "duplicate_of",
 )  # fmt: skip
 """Fields a record carries only when asked for (``fields`` or ``include_links``):
 ``outlinks`` is the list of the page's in-scope links, to rebuild the crawl graph;
@@ -67,7 +70,10 @@ OPTIONAL_RECORD_FIELDS: tuple[str, ...] = (
 Markdown (``crawler.markdown``, the ``markdown`` extra), ``null`` for other pages;
 ``saved_path`` is where ``save_dir`` put the body (``crawler.savedir``), ``null`` if not;
 ``change`` is what a recrawl found (``Change``; a recrawl's records have it by default);
-``digest`` is the SHA-1 (hex) of the decoded body of a 2xx answer."""
+``digest`` is the SHA-1 (hex) of the decoded body of a 2xx answer; ``simhash`` the 64-bit
+simhash (16 hex digits) of an HTML page's visible text (``crawler.simhash``); ``canonical``
+the page's canonical URL (``<link rel="canonical">`` or a ``Link`` header); ``duplicate_of``
+that URL when ``follow_canonical`` found it crawled already (the page's links not followed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,7 @@ class Snapshot:
         size: The decoded body's size in bytes.
         fetched_at: When it was fetched (ISO 8601 UTC).
         fields: The extracted fields (``extract``).
+        simhash: The page's simhash (16 hex digits), when the record asked for it.
     """
 
     status: int | None
@@ -123,6 +130,7 @@ class Snapshot:
     size: int = 0
     fetched_at: str | None = None
     fields: Mapping[str, object] = field(default_factory=dict)
+    simhash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -237,6 +245,8 @@ class ParsedHtml:
     """The user's extracted fields (``crawler.extract``), by name."""
     text: str | None = None
     """The visible text, when asked for (``crawler.text``)."""
+    canonical: str | None = None
+    """The ``<link rel="canonical">`` URL, resolved (fragment removed), or ``None``."""
 
 
 @dataclass(slots=True)
@@ -271,6 +281,11 @@ class Page:
     type and fields come from it."""
     change: Change | None = None
     """What a recrawl found changed (``crawler.recrawl``); ``None`` outside a recrawl."""
+    canonical: str | None = None
+    """The page's canonical URL (``<link rel="canonical">``, else a ``Link`` header)."""
+    duplicate_of: str | None = None
+    """``canonical`` when ``follow_canonical`` found it crawled already."""
+    _simhash: int | None = field(default=None, repr=False)
     _visible_text: str | None = field(default=None, repr=False)
     _markdown: str | None = field(default=None, repr=False)
     _derive_text: Callable[[], str | None] | None = field(default=None, repr=False)
@@ -285,6 +300,14 @@ class Page:
         if self._derive_text is not None:
             self._visible_text, self._derive_text = self._derive_text(), None
         return self._visible_text
+
+    @property
+    def simhash(self) -> int | None:
+        """The 64-bit simhash of ``visible_text`` (``crawler.simhash``), made on first use;
+        ``None`` when the page is not HTML."""
+        if self._simhash is None and self.visible_text is not None:
+            self._simhash = simhash(self.visible_text)
+        return self._simhash
 
     @property
     def markdown(self) -> str | None:

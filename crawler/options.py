@@ -81,3 +81,4 @@ class CrawlOptions(TypedDict, total=False):
     warc_max_size: int | None
     warc_cdx: bool
     recrawl: bool
+    follow_canonical: bool

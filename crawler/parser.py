@@ -25,7 +25,7 @@ import operator
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
@@ -119,7 +119,7 @@ def parse_html(
     if tree is None:
         fields = extraction.empty() if extraction else {}
         return ParsedHtml(title=None, links=(), encoding=encoding, fields=fields)
-    base, title, nofollow = _scan_head(tree, url)
+    base, title, nofollow, canonical = _scan_head(tree, url)
     links, nofollow_links = _links(tree, base)
     fields = {}
     lexbor, libxml2 = (None, tree.root) if many_tags else (tree.root, None)
@@ -128,7 +128,7 @@ def parse_html(
     text = None
     if text_bytes is not None:
         text = lexbor_text(lexbor, text_bytes) if lexbor else libxml2_text(libxml2, text_bytes)
-    return ParsedHtml(title, links, encoding, nofollow, nofollow_links, fields, text)
+    return ParsedHtml(title, links, encoding, nofollow, nofollow_links, fields, text, canonical)
 
 
 def _markup(body: bytes, encoding: str) -> bytes | str:
@@ -165,7 +165,7 @@ def _lexbor_tree(markup: bytes | str) -> _Tree | None:
         document = LexborHTMLParser(markup)
     except SelectolaxError:  # lexbor could not allocate its tree
         return None
-    head = document.css("base, title, meta")
+    head = document.css("base, title, meta, link")
     return _Tree(head, _lexbor_anchors(document), _LEXBOR_ATTRIBUTES, LexborNode.text, document)
 
 
@@ -193,7 +193,7 @@ def _libxml2_tree(markup: bytes | str) -> _Tree | None:
     root = _libxml2_root(markup)
     if root is None:
         return None
-    head = root.iter("base", "title", "meta")
+    head = root.iter("base", "title", "meta", "link")
     return _Tree(head, root.iter("a", "area"), _LIBXML2_ATTRIBUTES, _libxml2_text, root)
 
 
@@ -221,10 +221,11 @@ def _libxml2_text(element: Any) -> str:
     return "".join(element.itertext())
 
 
-def _scan_head(tree: _Tree, url: str) -> tuple[str, str | None, bool]:
-    """Return the base URL, the title and the robots ``nofollow`` flag."""
+def _scan_head(tree: _Tree, url: str) -> tuple[str, str | None, bool, str | None]:
+    """Return the base URL, the title, the robots ``nofollow`` flag and the canonical URL."""
     base: str | None = None
     title: str | None = None
+    canonical: str | None = None
     seen_title = nofollow = False
     for element in tree.head:
         tag = element.tag
@@ -235,7 +236,35 @@ def _scan_head(tree: _Tree, url: str) -> tuple[str, str | None, bool]:
             title = " ".join(tree.text(element).split()) or None
         elif tag == "meta":
             nofollow = nofollow or _robots_nofollow(tree.attributes(element))
-    return base or url, title, nofollow
+        elif tag == "link" and canonical is None:
+            canonical = _canonical_href(tree.attributes(element))
+    resolved = _Resolver(base or url)(canonical) if canonical is not None else None
+    return base or url, title, nofollow, resolved
+
+
+def header_canonical(link: str | None, url: str) -> str | None:
+    """Return the canonical URL of a ``Link`` header (``<URL>; rel="canonical"``), resolved
+    against ``url``; ``None`` when it names none."""
+    for part in _LINK_SPLIT.split(link or ""):
+        match = _LINK_VALUE.match(part)
+        if match is None:
+            continue
+        rels = _LINK_REL.search(match[2])
+        if rels is not None and "canonical" in rels[1].lower().split():
+            return _Resolver(url)(match[1])
+    return None
+
+
+_LINK_SPLIT: Final = re.compile(r",\s*(?=<)")
+_LINK_VALUE: Final = re.compile(r"\s*<([^>]*)>(.*)", re.DOTALL)
+_LINK_REL: Final = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?', re.IGNORECASE)
+
+
+def _canonical_href(link: Mapping[str, str | None]) -> str | None:
+    """Return the ``href`` of a ``<link rel="canonical">``, ``None`` for another link."""
+    if "canonical" not in (link.get("rel") or "").lower().split():
+        return None
+    return link.get("href") or None
 
 
 def _robots_nofollow(meta: Mapping[str, str | None]) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from crawler.extract import Extraction, compile_fields
 from crawler.markdown import MarkdownConverter
-from crawler.parser import is_html, parse_html
+from crawler.parser import header_canonical, is_html, parse_html
 from crawler.records import make_page
 from crawler.savedir import SaveDir
 
@@ -48,6 +48,11 @@ class PageReader:
         parsed = self._parse(result)
         empty = self._extraction.empty() if self._extraction is not None else None
         page = make_page(result, parsed, empty)
+        if _kept(result):
+            from_tag = parsed.canonical if parsed is not None else None
+            page.canonical = from_tag or header_canonical(
+                result.headers.get("Link"), page.final_url
+            )
         if parsed is not None:
             self._add_derived(page, result, parsed)
         if self._save_dir is not None and _kept(result):

@@ -70,6 +70,11 @@ def make_record(
     record["markdown"] = page.markdown
     record["saved_path"] = page.saved_path
     record["change"] = page.change
+    record["canonical"] = page.canonical
+    record["duplicate_of"] = page.duplicate_of
+    if "simhash" in fields:
+        value = page.simhash
+        record["simhash"] = f"{value:016x}" if value is not None else None
     ok = result.error is None and result.status is not None and 200 <= result.status < 300
     record["digest"] = body_digest(result.body) if ok else _kept_digest(page)
     return {name: record[name] for name in fields}

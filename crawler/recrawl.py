@@ -74,6 +74,7 @@ def snapshot_of(result: FetchResult, page: Page, previous: Snapshot | None) -> S
         size=len(result.body),
         fetched_at=fetched_at,
         fields=dict(page.fields),
+        simhash=f"{page._simhash:016x}" if page._simhash is not None else None,
     )
 
 

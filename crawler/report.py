@@ -8,12 +8,14 @@ that link to it are its record's ``parent`` and every page whose ``outlinks`` ho
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TypeVar
 
+from crawler.duplicates import exact_groups, near_clusters
 from crawler.stats import status_class
 from crawler.summary import human_bytes
 from crawler.urls import canonicalize
@@ -63,6 +65,10 @@ class Report:
         depths: Pages per depth, by depth.
         status_classes: Pages per status class (``"2xx"`` … ``"none"``).
         response_times: ``(bucket label, pages)`` of the response-time histogram.
+        duplicates: Groups of URLs whose bodies are the same (``digest``), largest first.
+        near_duplicates: Clusters of URLs whose ``simhash`` differ in at most 3 bits.
+        has_digests: Whether the records had ``digest`` (else ``duplicates`` is unknown).
+        has_simhashes: Whether the records had ``simhash``.
     """
 
     pages: int
@@ -73,6 +79,10 @@ class Report:
     depths: Mapping[int, int]
     status_classes: Mapping[str, int]
     response_times: tuple[tuple[str, int], ...]
+    duplicates: tuple[tuple[str, ...], ...] = ()
+    near_duplicates: tuple[tuple[str, ...], ...] = ()
+    has_digests: bool = False
+    has_simhashes: bool = False
 
     @property
     def broken_count(self) -> int:
@@ -138,14 +148,25 @@ class _Collector:
     depths: Counter[int] = field(default_factory=Counter)
     status_classes: Counter[str] = field(default_factory=Counter)
     times: Counter[int] = field(default_factory=Counter)
+    digests: dict[str, str] = field(default_factory=dict)
+    simhashes: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: Record) -> None:
         self.pages += 1
         url: str = record["url"]
+        self._identity(url, record)
         if is_broken(record) or is_redirect(record):
             self.problems[_key(url)] = record
         self._links(url, record)
         self._figures(url, record)
+
+    def _identity(self, url: str, record: Record) -> None:
+        digest, value = record.get("digest"), record.get("simhash")
+        if isinstance(digest, str):
+            self.digests[url] = digest
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not hex: not a simhash of ours
+                self.simhashes[url] = int(value, 16)
 
     def _links(self, url: str, record: Record) -> None:
         parent = record.get("parent")
@@ -201,6 +222,10 @@ class _Collector:
             depths=dict(sorted(self.depths.items())),
             status_classes=dict(sorted(self.status_classes.items())),
             response_times=tuple((labels[i], self.times[i]) for i in range(len(labels))),
+            duplicates=exact_groups(self.digests),
+            near_duplicates=near_clusters(self.simhashes, self.digests or None),
+            has_digests=bool(self.digests),
+            has_simhashes=bool(self.simhashes),
         )
 
 
@@ -264,8 +289,22 @@ def _table_lines(report: Report) -> list[str]:
     return lines
 
 
+def _duplicate_lines(report: Report) -> list[str]:
+    lines = []
+    if report.has_digests:
+        lines += [f"Duplicate pages (the same body): {len(report.duplicates)} groups"]
+        lines += [f"  {len(group)} pages: {', '.join(group)}" for group in report.duplicates]
+    if report.has_simhashes:
+        lines += [f"Near-duplicate pages (simhash): {len(report.near_duplicates)} clusters"]
+        lines += [f"  {len(group)} pages: {', '.join(group)}" for group in report.near_duplicates]
+    return lines
+
+
 def format_report(report: Report, source: str) -> str:
     """Return ``report`` as plain text, its sections separated by blank lines."""
     head = f"Crawl report of {source}: {report.pages} pages"
     sections = [[head], _broken_lines(report), _redirect_lines(report), _table_lines(report)]
+    duplicates = _duplicate_lines(report)  # only when the records have digest or simhash
+    if duplicates:
+        sections.append(duplicates)
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

@@ -33,7 +33,7 @@ from crawler.models import RECORD_FIELDS
 from crawler.records import elapsed_ms, make_record, make_skip_record
 from crawler.recrawl import change_of, snapshot_of
 from crawler.robots import x_robots_nofollow
-from crawler.urls import origin_of
+from crawler.urls import canonicalize, origin_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -154,9 +154,11 @@ class RequestWorker:
         page, parsed = self._reader.read(result)
         if self._config.recrawl:
             page.change = change_of(result, page, request.previous)
+        links = self._links_to_follow(parsed, result) if parsed is not None else ()
+        if self._config.follow_canonical and await self._duplicate(page, request):
+            links = ()  # its canonical page, crawled or to be, has the same links
         records = await self._records(page, result)
         snapshot = snapshot_of(result, page, request.previous) if self._snapshots else None
-        links = self._links_to_follow(parsed, result) if parsed is not None else ()
 
         def count() -> None:
             size, took = len(result.body), elapsed_ms(result)
@@ -195,6 +197,16 @@ class RequestWorker:
             snapshot=snapshot,
         )  # fmt: skip
         self._written.discard(request.key)
+
+    async def _duplicate(self, page: Page, request: Request) -> bool:
+        """Queue the page's canonical URL if new; say (and mark) whether it was seen already."""
+        canonical = page.canonical
+        if canonical is None or canonicalize(canonical) == request.key:
+            return False
+        if await self._frontier.offer_canonical(canonical, request) is False:
+            page.duplicate_of = canonical
+            return True
+        return False
 
     def _follow_from(self, request: Request) -> FollowCheck:
         """Return the redirect check of ``request``: admission and dedup, then robots.txt."""

@@ -205,7 +205,7 @@ def test_unknown_field_is_one_line_listing_the_valid_ones():
     assert result.stderr == (
         "crawl: error: --fields: unknown field 'nope' (valid: url, final_url, status, depth, "
         "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
-        "outlinks, callback_error, text, markdown, saved_path, change, digest)\n"
+        "outlinks, callback_error, text, markdown, saved_path, change, digest, simhash, canonical, duplicate_of)\n"
     )
 
 

@@ -171,7 +171,7 @@ INVALID = {
 
 CANNOT_BE_INVALID = {
     "--output", "--format", "--include-links", "--force", "--ignore-robots", "--respect-nofollow",
-    "--sitemaps-from-robots", "--log-skipped", "--no-cookies", "--no-proxy", "--insecure",
+    "--sitemaps-from-robots", "--log-skipped", "--follow-canonical", "--no-cookies", "--no-proxy", "--insecure",
     "--allow-private",
 }  # fmt: skip
 """Flags and choices: argparse takes only valid values of these, or none."""

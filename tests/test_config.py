@@ -69,10 +69,10 @@ def test_from_options_names_unknown_options_and_accepts_lists():
     [
         (("url", "bogus"), "fields: unknown field 'bogus' (valid: url, final_url, status, depth, "
          "parent, content_type, title, links, bytes, elapsed_ms, fetched_at, error, error_detail, "
-         "outlinks, callback_error, text, markdown, saved_path, change, digest)"),
+         "outlinks, callback_error, text, markdown, saved_path, change, digest, simhash, canonical, duplicate_of)"),
         ((), "fields: no field given (valid: url, final_url, status, depth, parent, content_type, "
          "title, links, bytes, elapsed_ms, fetched_at, error, error_detail, outlinks, "
-         "callback_error, text, markdown, saved_path, change, digest)"),
+         "callback_error, text, markdown, saved_path, change, digest, simhash, canonical, duplicate_of)"),
         (("url", "status", "url"), "fields: repeated field(s): url"),
     ],
 )  # fmt: skip

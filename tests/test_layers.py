@@ -21,7 +21,7 @@ LAYERS: dict[int, set[str]] = {
     # 1. pure: no I/O, no other layer
     1: {
         "crawler._version", "crawler.errors", "crawler.models", "crawler.config", "crawler.urls",
-        "crawler.options", "crawler.access_options",
+        "crawler.options", "crawler.access_options", "crawler.simhash", "crawler.duplicates",
     },
     # 2. the pieces: each owns one concept and does its own I/O, if any
     2: {

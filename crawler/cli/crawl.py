@@ -211,6 +211,11 @@ def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
         "--respect-nofollow", action="store_true",
         help="do not follow rel=nofollow links, nor any link of a nofollow page",
     )  # fmt: skip
+    group.add_argument(
+        "--follow-canonical", action="store_true",
+        help="queue a page's in-scope canonical URL not seen yet; a page whose canonical was "
+        "seen is recorded with duplicate_of, its links not followed",
+    )  # fmt: skip
     options.add_sitemap_options(group)
     group.add_argument(
         "--max-pages-per-host", type=options.integer, metavar="N",
