@@ -36,7 +36,7 @@ from crawler.access import Access, OpenScope
 from crawler.content_coding import DecodingError, decoder_for
 from crawler.models import Exchange, FetchResult
 from crawler.netguard import BLOCKED_MARK
-from crawler.recrawl import conditional_headers
+from crawler.recrawl import NOT_MODIFIED, conditional_headers
 from crawler.urls import HTTP_SCHEMES
 
 if TYPE_CHECKING:
@@ -246,7 +246,9 @@ class Fetcher:
         while True:
             outcome = await self._fetch_with_retries(url, defer, validators if not chain else {})
             if outcome.exchange is not None:
-                exchanges.append(outcome.exchange)
+                exchanges.append(
+                    _not_modified(outcome.exchange, request) if not chain else outcome.exchange
+                )
             if outcome.error is not None or outcome.status not in REDIRECT_STATUSES:
                 return _result(request, url, outcome, chain, exchanges, started=started)
             target, outcome = self._check_redirect(url, outcome, chain)
@@ -450,6 +452,14 @@ def _exchange(
         ip=ip,
         date=sent,
     )
+
+
+def _not_modified(exchange: Exchange, request: Request) -> Exchange:
+    """Mark a 304 to a conditional request with when its page was fetched before."""
+    previous = request.previous
+    if exchange.status != NOT_MODIFIED or previous is None or previous.fetched_at is None:
+        return exchange
+    return replace(exchange, not_modified_since=previous.fetched_at)
 
 
 def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:

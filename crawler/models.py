@@ -169,6 +169,8 @@ class Exchange:
         truncated: The body was cut: over ``max_bytes``, or the connection broke.
         ip: The address connected to (a proxy's, through one), when known.
         date: When the request was sent (UTC).
+        not_modified_since: For a 304 to a recrawl's conditional request, when the page it
+            says is not modified was fetched (ISO 8601 UTC): archived as a revisit of it.
     """
 
     url: str
@@ -182,6 +184,7 @@ class Exchange:
     truncated: bool
     ip: str | None
     date: datetime
+    not_modified_since: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,3 +249,30 @@ async def test_the_digest_field_is_the_sha1_of_the_body_kept_across_a_304(site_s
     assert [(r["status"], r["digest"]) for r in records(tmp_path / "2.jsonl").values()] == [
         (304, expected)
     ]
+
+
+async def test_a_304_is_archived_as_a_revisit_of_the_page_fetched_before(site_server, tmp_path):
+    pytest.importorskip("warcio", reason="the warc extra is not installed")
+    from warcio.archiveiterator import ArchiveIterator
+
+    site = await site_server(ValidatingSite({"/": Page(["/same"], etag='"r"'),
+                                             "/same": Page([], etag='"s"')}))  # fmt: skip
+    state = str(tmp_path / "crawl.db")
+    await crawl(site.url("/"), state=state, output=str(tmp_path / "1.jsonl"))
+    first = records(tmp_path / "1.jsonl")[site.url("/same")]["fetched_at"]
+    warc = tmp_path / "again.warc.gz"
+    await crawl(site.url("/"), state=state, recrawl=True, warc=str(warc))
+    with open(warc, "rb") as file:
+        found = {
+            r.rec_headers.get_header("WARC-Target-URI"): r
+            for r in ArchiveIterator(file, check_digests="raise")
+            if r.rec_type in ("response", "revisit")
+        }
+    revisit = found[site.url("/same")]
+    assert revisit.rec_type == "revisit"
+    assert revisit.http_headers.get_statuscode() == "304"
+    assert revisit.rec_headers.get_header("WARC-Profile") == (
+        "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+    )
+    assert revisit.rec_headers.get_header("WARC-Refers-To-Target-URI") == site.url("/same")
+    assert revisit.rec_headers.get_header("WARC-Refers-To-Date") == first
