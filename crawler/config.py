@@ -160,6 +160,9 @@ class CrawlConfig:
         follow_canonical: Queue a page's in-scope canonical URL (``<link rel="canonical">``
             or a ``Link`` header) not seen yet; a page whose canonical URL was seen already
             is recorded with ``duplicate_of`` and its links are not followed.
+        trust_lastmod: In a recrawl, record ``unchanged`` without a request a page whose
+            sitemap ``<lastmod>`` is not after its last fetch (some sites' lastmod lie: off
+            by default); the crawl reads its sitemaps before it fetches pages.
         extract: ``(NAME, KIND:EXPRESSION)`` fields to extract from every HTML page into its
             record (``crawler.extract``: ``css:``, ``xpath:``, ``re:``; ``NAME[]`` keeps
             every match as a list); checked when the crawl is made.
@@ -234,6 +237,7 @@ class CrawlConfig:
     warc_cdx: bool = False
     recrawl: bool = False
     follow_canonical: bool = False
+    trust_lastmod: bool = False
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "max_bytes", "max_url_length", "max_text_bytes"):
@@ -292,6 +296,10 @@ class CrawlConfig:
             raise ConfigError(f"recrawl must be true or false, got {self.recrawl!r}")
         if self.recrawl and self.state is None:
             raise ConfigError("recrawl needs state (the file of the crawl to come back to)")
+        if not isinstance(self.trust_lastmod, bool):
+            raise ConfigError(f"trust_lastmod must be true or false, got {self.trust_lastmod!r}")
+        if self.trust_lastmod and not self.recrawl:
+            raise ConfigError("trust_lastmod needs recrawl (a last fetch to compare with)")
         if self.recrawl and is_shared(self.state):
             raise ConfigError(
                 "recrawl needs a state file: a crawl shared through Redis keeps no snapshots"

@@ -235,6 +235,7 @@ class Crawl:
             on_page=self._on_page,
             written=self._written,
             reader=self._reader,
+            lastmods=self._producers.lastmods,
         )
         tasks = await self._start_tasks()
         try:
@@ -316,6 +317,8 @@ class Crawl:
     async def _feed(self) -> None:
         """Lease work from the frontier into the per-host scheduler, as room allows."""
         scheduler = self._policy.scheduler
+        if self.config.trust_lastmod:  # a page is judged by its sitemap lastmod when leased
+            await self._producers.sitemaps_read.wait()
         while True:
             room = await scheduler.wait_for_room(self._coordinator.lease_batch)
             batch = await self._frontier.next_batch(min(room, self.config.effective_queue_size))

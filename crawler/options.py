@@ -82,3 +82,4 @@ class CrawlOptions(TypedDict, total=False):
     warc_cdx: bool
     recrawl: bool
     follow_canonical: bool
+    trust_lastmod: bool

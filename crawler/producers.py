@@ -14,15 +14,17 @@ for them, are fetched in turns of their origin's slots, as pages are (``HostPoli
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from crawler.models import Request
 from crawler.seeds import from_file, from_sitemaps, from_urls
-from crawler.urls import origin_of
+from crawler.urls import canonicalize, origin_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+    from datetime import datetime
 
     from crawler.config import CrawlConfig
     from crawler.coordination import Coordinator
@@ -69,6 +71,10 @@ class Producers:
         self._coordinator = coordinator
         self._robots = robots
         self._fetch = fetch
+        self.lastmods: dict[str, datetime] = {}
+        """Each sitemap page's ``<lastmod>``, by canonical key (with ``trust_lastmod``)."""
+        self.sitemaps_read = asyncio.Event()
+        """Set once every sitemap was read (at once when there are none)."""
 
     async def start(self) -> list[tuple[str, Work]]:
         """Count the producers as running, mark seeding started; return them, named."""
@@ -80,6 +86,8 @@ class Producers:
         config = self._config
         if config.sitemaps or (config.sitemaps_from_robots and self._seeds):
             works.append(("crawler-producer-sitemaps", self._produce_sitemaps()))
+        else:
+            self.sitemaps_read.set()
         if works:
             await self._coordinator.seeding_started()
         for _ in works:
@@ -97,13 +105,18 @@ class Producers:
             await self._done()
 
     async def _produce_sitemaps(self) -> None:
+        found: dict[str, datetime] | None = {} if self._config.trust_lastmod else None
         try:
             await self._coordinator.share_seeds(self._config.sitemaps)
             roots = [*self._config.sitemaps, *await self._robots_sitemaps()]
-            source = from_sitemaps(roots, self._fetch_sitemap, max_bytes=self._config.max_bytes)
+            source = from_sitemaps(
+                roots, self._fetch_sitemap, max_bytes=self._config.max_bytes, lastmods=found
+            )
             async for batch in source:
                 await self._frontier.add_found(batch)
         finally:
+            self.lastmods.update((canonicalize(url), when) for url, when in (found or {}).items())
+            self.sitemaps_read.set()
             await self._done()
 
     async def _done(self) -> None:

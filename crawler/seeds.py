@@ -17,6 +17,7 @@ from crawler.sitemaps import parse_sitemap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from datetime import datetime
 
 MAX_SITEMAP_DEPTH = 3
 """Sitemap indexes nested deeper than this are not followed (the protocol allows one level;
@@ -96,7 +97,11 @@ async def from_file(path: str) -> AsyncIterator[list[str]]:
 
 
 async def from_sitemaps(
-    urls: Iterable[str], fetch: Callable[[str], Awaitable[bytes | None]], *, max_bytes: int
+    urls: Iterable[str],
+    fetch: Callable[[str], Awaitable[bytes | None]],
+    *,
+    max_bytes: int,
+    lastmods: dict[str, datetime] | None = None,
 ) -> AsyncIterator[list[str]]:
     """Yield the page URLs of sitemaps, following sitemap indexes breadth first.
 
@@ -104,6 +109,7 @@ async def from_sitemaps(
         urls: Sitemap URLs (urlsets or indexes, plain or gzipped).
         fetch: Returns a sitemap's body, or ``None`` when it could not be had.
         max_bytes: The cap on a sitemap's size after decompression.
+        lastmods: Filled with each page URL's ``<lastmod>``, when given.
     """
     todo = [(url, 0) for url in urls]
     seen: set[str] = set()
@@ -117,4 +123,6 @@ async def from_sitemaps(
         if sitemap.kind == "index" and level < MAX_SITEMAP_DEPTH:
             todo.extend((loc, level + 1) for loc in sitemap.locs)
         elif sitemap.kind == "urlset" and sitemap.locs:
+            if lastmods is not None:
+                lastmods.update(sitemap.lastmods)
             yield list(sitemap.locs)

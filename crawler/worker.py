@@ -25,13 +25,14 @@ import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler.config import is_shared
 from crawler.host_policy import PAUSE_STATUSES
-from crawler.models import RECORD_FIELDS
+from crawler.models import RECORD_FIELDS, FetchResult
 from crawler.records import elapsed_ms, make_record, make_skip_record
-from crawler.recrawl import change_of, snapshot_of
+from crawler.recrawl import NOT_MODIFIED, change_of, snapshot_of
 from crawler.robots import x_robots_nofollow
 from crawler.urls import canonicalize, origin_of
 
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from crawler.host_policy import HostPolicy
     from crawler.models import (
         Exchange,
-        FetchResult,
         Page,
         ParsedHtml,
         Record,
@@ -90,6 +90,7 @@ class RequestWorker:
         on_page: OnPage | None,
         written: set[str],
         reader: PageReader,
+        lastmods: Mapping[str, datetime] | None = None,
     ) -> None:
         self._config = config
         self._reader = reader
@@ -102,6 +103,7 @@ class RequestWorker:
         self._stats = stats
         self._on_page = on_page
         self._written = written
+        self._lastmods = lastmods if lastmods is not None else {}  # filled as sitemaps are read
         # A state file keeps what the next generation compares with (``--recrawl``).
         self._snapshots = config.state is not None and not is_shared(config.state)
 
@@ -110,6 +112,9 @@ class RequestWorker:
         origin = origin_of(request.url)
         fetched, status = False, None
         try:
+            if self._config.trust_lastmod and self._unchanged_by_lastmod(request):
+                await self._finish(request, _unrequested(request), None)
+                return
             rules, wait = await self._policy.rules(origin)
             if rules is not None and rules.unreachable is not None:
                 await self._finish(request, _unreachable(request, rules.unreachable), None)
@@ -198,6 +203,13 @@ class RequestWorker:
         )  # fmt: skip
         self._written.discard(request.key)
 
+    def _unchanged_by_lastmod(self, request: Request) -> bool:
+        """Whether the sitemap says the page has not changed since its last fetch."""
+        previous, lastmod = request.previous, self._lastmods.get(request.key)
+        if previous is None or not previous.ok or previous.fetched_at is None or lastmod is None:
+            return False
+        return lastmod <= datetime.fromisoformat(previous.fetched_at)
+
     async def _duplicate(self, page: Page, request: Request) -> bool:
         """Queue the page's canonical URL if new; say (and mark) whether it was seen already."""
         canonical = page.canonical
@@ -257,6 +269,15 @@ def _unreachable(request: Request, robots_failure: FetchResult) -> FetchResult:
     return replace(
         robots_failure, request=request, final_url=request.url, elapsed=0.0, exchanges=()
     )
+
+
+def _unrequested(request: Request) -> FetchResult:
+    """The result of a page not requested because its sitemap lastmod says unchanged: a
+    304 of no time, so that its record is the snapshot's, as a 304's is."""
+    return FetchResult(
+        request=request, final_url=request.url, status=NOT_MODIFIED, headers={},
+        content_type=None, charset=None, body=b"", elapsed=0.0, fetched_at=datetime.now(UTC),
+    )  # fmt: skip
 
 
 def _returned_records(returned: object) -> list[Record]:

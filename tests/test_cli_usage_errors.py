@@ -166,6 +166,8 @@ INVALID = {
                         "--warc-max-size must be >= 1, got 0"),
     "--warc-cdx": (["--warc-cdx"], "--warc-cdx needs warc (the archive to write)"),
     "--recrawl": (["--recrawl"], "--recrawl needs state (the file of the crawl to come back to)"),
+    "--trust-lastmod": (["--trust-lastmod"],
+                        "--trust-lastmod needs recrawl (a last fetch to compare with)"),
 }  # fmt: skip
 """An invalid value of every option that sets a ``CrawlConfig`` field, and its error."""
 

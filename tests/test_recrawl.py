@@ -46,6 +46,7 @@ class ValidatingSite:
     not_modified: Counter[str] = field(default_factory=Counter)
     conditional: Counter[str] = field(default_factory=Counter)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    files: dict[str, str] = field(default_factory=dict)  # path -> XML served as it is
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -62,6 +63,8 @@ class ValidatingSite:
         sent_date = request.headers.get("If-Modified-Since")
         if sent_etag or sent_date:
             self.conditional[request.path] += 1
+        if request.path in self.files:
+            return web.Response(text=self.files[request.path], content_type="application/xml")
         page = self.pages.get(request.path)
         if page is None or page.status != 200:
             return web.Response(status=404 if page is None else page.status, text="gone")
@@ -276,3 +279,28 @@ async def test_a_304_is_archived_as_a_revisit_of_the_page_fetched_before(site_se
     )
     assert revisit.rec_headers.get_header("WARC-Refers-To-Target-URI") == site.url("/same")
     assert revisit.rec_headers.get_header("WARC-Refers-To-Date") == first
+
+
+def sitemap(entries: dict[str, str], base: str) -> str:
+    urls = "".join(f"<url><loc>{base}{path}</loc><lastmod>{when}</lastmod></url>"
+                   for path, when in entries.items())  # fmt: skip
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+
+@pytest.mark.parametrize("trust", [True, False], ids=["trusted", "not-trusted"])
+async def test_trust_lastmod_skips_what_the_sitemap_says_is_unchanged(site_server, tmp_path, trust):
+    site = await site_server(ValidatingSite({"/old": Page([]), "/new": Page([])}))
+    site.files["/sitemap.xml"] = sitemap({"/old": "2020-01-01", "/new": "2100-01-01T00:00:00Z"},
+                                         site.base)  # fmt: skip
+    state, fields = str(tmp_path / "crawl.db"), ["url", "status", "title", "change"]
+    await crawl(sitemaps=[site.url("/sitemap.xml")], state=state)
+    site.hits.clear()
+    out = tmp_path / "again.jsonl"
+    await crawl(sitemaps=[site.url("/sitemap.xml")], state=state, recrawl=True,
+                trust_lastmod=trust, output=str(out), fields=fields)  # fmt: skip
+    found = {u.removeprefix(site.base): r for u, r in records(out).items()}
+    assert site.hits["/new"] == 1
+    assert site.hits["/old"] == (0 if trust else 1)
+    assert found["/old"] == {"url": site.url("/old"), "status": 304 if trust else 200,
+                             "title": "/old", "change": "unchanged"}  # fmt: skip
+    assert found["/new"]["change"] == "unchanged"  # fetched: its body is the same

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
 
 from crawler import Page, crawl
 from crawler.cli import build_parser, config_from_args
-from crawler.sitemaps import Sitemap, parse_sitemap
+from crawler.sitemaps import Sitemap, parse_lastmod, parse_sitemap
 from tests.conftest import Site
 
 pytestmark = pytest.mark.timeout(60)
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def urlset(*urls: str) -> bytes:
@@ -37,14 +39,30 @@ def serve_bytes(body: bytes, content_type: str = "application/xml"):
 
 def test_parse_urlset_and_index() -> None:
     assert parse_sitemap(urlset("http://h/a", " http://h/b "), 10_000) == Sitemap(
-        "urlset", ("http://h/a", "http://h/b")
+        "urlset", ("http://h/a", "http://h/b"), {"http://h/a": JAN_1, "http://h/b": JAN_1}
     )
     assert parse_sitemap(index("http://h/s.xml"), 10_000) == Sitemap("index", ("http://h/s.xml",))
 
 
 def test_parse_gzipped_sitemap() -> None:
     body = gzip.compress(urlset("http://h/a"))
-    assert parse_sitemap(body, 10_000) == Sitemap("urlset", ("http://h/a",))
+    assert parse_sitemap(body, 10_000) == Sitemap("urlset", ("http://h/a",), {"http://h/a": JAN_1})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-01", JAN_1),
+        (" 2024-01-01T01:30:00+01:30 ", JAN_1),
+        ("2024-01-01T00:00:00Z", JAN_1),
+        ("2024-01-01T00:00:00", JAN_1),  # no zone: UTC
+        ("2024-01-01T00:00:00.250-00:00", JAN_1 + timedelta(milliseconds=250)),
+        ("yesterday", None),
+        ("", None),
+    ],
+)
+def test_lastmod_is_a_w3c_datetime_in_utc(text: str, expected: datetime | None) -> None:
+    assert parse_lastmod(text) == expected
 
 
 def test_a_gzip_bomb_sitemap_is_cut_at_the_cap() -> None:

@@ -218,6 +218,11 @@ def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     options.add_sitemap_options(group)
     group.add_argument(
+        "--trust-lastmod", action="store_true",
+        help="with --recrawl: record unchanged, without a request, a page whose sitemap "
+        "lastmod is not after its last fetch (off: some sites' lastmod lie)",
+    )  # fmt: skip
+    group.add_argument(
         "--max-pages-per-host", type=options.integer, metavar="N",
         help="fetch at most N pages per origin, skip the rest (default: no limit)",
     )  # fmt: skip
