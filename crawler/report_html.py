@@ -129,6 +129,25 @@ def _page_tables(report: Report) -> str:
     )  # fmt: skip
 
 
+def _duplicate_tables(report: Report) -> str:
+    """The duplicate sections, when the records had ``digest`` or ``simhash``."""
+    html = ""
+    for shown, title, table_id, groups in (
+        (report.has_digests, "Duplicate pages (the same body)", "duplicates", report.duplicates),
+        (report.has_simhashes, "Near-duplicate pages (simhash)", "near-duplicates",
+         report.near_duplicates),
+    ):  # fmt: skip
+        if shown:
+            rows = [
+                f'<tr><td class="num">{len(group)}</td><td><ul>'
+                + "".join(f"<li>{_url(url)}</li>" for url in group)
+                + "</ul></td></tr>"
+                for group in groups
+            ]
+            html += f"<h2>{title} ({len(groups)})</h2>" + _table(table_id, ("Pages", "URLs"), rows)
+    return html
+
+
 def _charts(report: Report) -> str:
     depths = [(f"depth {d}", n) for d, n in report.depths.items()]
     return (
@@ -155,5 +174,6 @@ def render_html(report: Report, source: str) -> str:
         + f"<h2>Broken links ({report.broken_count})</h2>{_broken_table(report)}"
         + f"<h2>Redirects worth fixing ({len(report.redirects)})</h2>{_redirect_table(report)}"
         + _page_tables(report)
+        + _duplicate_tables(report)
         + "</body></html>\n"
     )

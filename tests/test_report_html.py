@@ -125,3 +125,19 @@ def test_html_has_no_external_assets():
     assert document.xpath("//script | //img | //link[@rel='stylesheet'] | //iframe") == []
     assert document.xpath("//link/@href") == ["data:,"]
     assert "default-src 'none'" in html
+
+
+def test_duplicate_sections_only_when_the_records_have_digests_or_simhashes():
+    same = {"status": 200, "digest": "d1", "simhash": "00000000000000ff"}
+    records = [{"url": "http://h/a", **same}, {"url": "http://h/a?print", **same},
+               {"url": "http://h/b", "status": 200, "digest": "d2", "simhash": "00000000000000fe"}]  # fmt: skip
+    document = lxml.html.fromstring(render_html(build_report(records), "o"))
+    assert document.xpath('//table[@id="duplicates"]//li/a/@href') == [
+        "http://h/a", "http://h/a?print"
+    ]  # fmt: skip
+    near = document.xpath('//table[@id="near-duplicates"]//li/a/@href')
+    assert near == ["http://h/a", "http://h/a?print", "http://h/b"]
+    plain = lxml.html.fromstring(
+        render_html(build_report([{"url": "http://h/", "status": 200}]), "o")
+    )
+    assert plain.xpath('//table[@id="duplicates"] | //table[@id="near-duplicates"]') == []
