@@ -153,8 +153,8 @@ class CrawlConfig:
         warc_max_size: Bytes after which the archive rolls over to ``FILE-00001.warc.gz``,
             ...; ``None`` for one file.
         warc_cdx: Also write a CDXJ index of the archive, ``FILE.cdxj``, when the crawl ends.
-        recrawl: With a ``state`` file whose crawl completed, start its next generation:
-            every URL done is fetched again, conditionally (``If-None-Match``,
+        recrawl: With a ``state`` (a file, or Redis) whose crawl completed, start its next
+            generation: every URL done is fetched again, conditionally (``If-None-Match``,
             ``If-Modified-Since``), and each record says its ``change``; an unfinished
             generation is resumed. Records then carry ``change``.
         follow_canonical: Queue a page's in-scope canonical URL (``<link rel="canonical">``
@@ -300,10 +300,6 @@ class CrawlConfig:
             raise ConfigError(f"trust_lastmod must be true or false, got {self.trust_lastmod!r}")
         if self.trust_lastmod and not self.recrawl:
             raise ConfigError("trust_lastmod needs recrawl (a last fetch to compare with)")
-        if self.recrawl and is_shared(self.state):
-            raise ConfigError(
-                "recrawl needs a state file: a crawl shared through Redis keeps no snapshots"
-            )
 
     def _check_shared(self) -> None:
         shared = is_shared(self.state)

@@ -28,7 +28,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from crawler.config import is_shared
 from crawler.host_policy import PAUSE_STATUSES
 from crawler.models import RECORD_FIELDS, FetchResult
 from crawler.records import elapsed_ms, make_record, make_skip_record
@@ -104,8 +103,8 @@ class RequestWorker:
         self._on_page = on_page
         self._written = written
         self._lastmods = lastmods if lastmods is not None else {}  # filled as sitemaps are read
-        # A state file keeps what the next generation compares with (``--recrawl``).
-        self._snapshots = config.state is not None and not is_shared(config.state)
+        # A durable state keeps what the next generation compares with (``--recrawl``).
+        self._snapshots = config.state is not None
 
     async def process(self, request: Request) -> None:
         """Fetch ``request`` in its origin's slot, and give the slot back whatever happens."""

@@ -59,7 +59,7 @@ async def test_workers_wait_for_a_separate_seed_run_then_status_export_purge(
     assert sorted(urls_in(output)) == sorted(site.urls())
     assert sorted(urls_in(workers.output("w1"))) == sorted(site.urls())
     code, _, err = await run("purge", *shared(workers))
-    assert (code, err) == (0, f"crawl: purged crawl {name!r} (7 keys)\n")
+    assert (code, err) == (0, f"crawl: purged crawl {name!r} (8 keys)\n")
     code, out, _ = await run("status", *shared(workers))
     assert out.splitlines()[:2] == [
         f"crawl {name}: not seeded",

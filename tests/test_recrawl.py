@@ -18,6 +18,7 @@ from aiohttp import web
 from crawler import crawl
 from crawler.config import CrawlConfig
 from crawler.errors import ConfigError
+from tests.conftest import TEST_NAMESPACE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -105,6 +106,15 @@ async def site_server():
         await runner.cleanup()
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def where(request, tmp_path) -> dict[str, str]:
+    """The state a test's crawls share: a SQLite file, or a crawl in Redis of its own."""
+    if request.param == "sqlite":
+        return {"state": str(tmp_path / "crawl.db")}
+    redis_url, crawl_id = request.getfixturevalue("redis_url"), request.getfixturevalue("crawl_id")
+    return {"state": f"{redis_url}?prefix={TEST_NAMESPACE}", "crawl_id": crawl_id}
+
+
 def records(path: Path) -> dict[str, dict[str, object]]:
     found: dict[str, dict[str, object]] = {}
     for line in path.read_text().splitlines():
@@ -127,10 +137,9 @@ def first_site() -> ValidatingSite:
     })  # fmt: skip
 
 
-async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path):
+async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path, where):
     site = await site_server(first_site())
-    state = str(tmp_path / "crawl.db")
-    first = await crawl(site.url("/"), state=state, output=str(tmp_path / "1.jsonl"),
+    first = await crawl(site.url("/"), **where, output=str(tmp_path / "1.jsonl"),
                         extract={"heading": "css:title"})  # fmt: skip
     assert first.stop_reason == "complete"
     assert "change" not in next(iter(records(tmp_path / "1.jsonl").values()))
@@ -142,7 +151,7 @@ async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path):
     site.pages["/added"] = Page([], etag='"a-1"')
     site.hits.clear()
     out = tmp_path / "2.jsonl"
-    stats = await crawl(site.url("/"), state=state, recrawl=True, output=str(out),
+    stats = await crawl(site.url("/"), **where, recrawl=True, output=str(out),
                         extract={"heading": "css:title"})  # fmt: skip
     assert stats.stop_reason == "complete"
     found = records(out)
@@ -162,17 +171,16 @@ async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path):
     assert site.hits["/robots.txt"] == 1 and sum(site.hits.values()) == 9
 
 
-async def test_an_unchanged_site_recrawled_sends_no_body(site_server, tmp_path):
+async def test_an_unchanged_site_recrawled_sends_no_body(site_server, tmp_path, where):
     site = await site_server(first_site())
-    state = str(tmp_path / "crawl.db")
-    await crawl(site.url("/"), state=state)
+    await crawl(site.url("/"), **where)
     site.pages.pop("/plain")  # every page left has a validator
     site.pages["/"].links.remove("/plain")
     site.pages["/"].etag = '"root-1"'
     out = tmp_path / "2.jsonl"
     await crawl(
         site.url("/"),
-        state=state,
+        **where,
         recrawl=True,
         output=str(out),
         fields=["url", "change", "status"],
@@ -196,8 +204,8 @@ async def test_a_recrawl_of_an_unfinished_generation_resumes_it(site_server, tmp
 def test_recrawl_needs_a_state_file() -> None:
     with pytest.raises(ConfigError, match=r"^recrawl needs state \(the file of the crawl"):
         CrawlConfig(recrawl=True)
-    with pytest.raises(ConfigError, match=r"^recrawl needs a state file: a crawl shared"):
-        CrawlConfig(recrawl=True, state="redis://127.0.0.1:6379/15", crawl_id="x")
+    with pytest.raises(ConfigError, match=r"^trust_lastmod needs recrawl \(a last fetch"):
+        CrawlConfig(trust_lastmod=True, state="s.db")
 
 
 async def _run(site: ValidatingSite, state: Path, out: Path, *extra: str):

@@ -49,7 +49,7 @@ consumers, and hundreds of workers stay far below Redis's 10,000 clients."""
 
 _KEY_NAMES: Final = (
     "seen", "pending", "leases", "owners", "records", "meta", "workers", "seeders", "hosts",
-    "hosts_done", "errors", "scope", "polite", "claims",
+    "hosts_done", "errors", "scope", "polite", "claims", "snapshots",
 )  # fmt: skip
 
 
@@ -74,6 +74,7 @@ class RedisKeys:
         self.scope = prefix + "scope"
         self.polite = prefix + "polite"
         self.claims = prefix + "claims"
+        self.snapshots = prefix + "snapshots"
         self.slots_prefix = prefix + "slots:"
         self.channel = prefix + "events"
         """The pub/sub channel of the crawl's wake-up events (not a key)."""

@@ -186,6 +186,7 @@ class SharedCoordinator:
             records=lines,
             error=completion.error,
             slot=release,
+            snapshot=completion.snapshot,
         )
         if acked:
             keep()

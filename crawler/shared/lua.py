@@ -55,13 +55,14 @@ local function add(k_seen, k_pending, k_hosts, channel, first, n)
   redis.call('PUBLISH', channel, 'add')
   return admitted
 end
--- Mark member done and store the n record lines at ARGV[first...], only if token still
--- owns its lease; 1 if done, else 0.
-local function ack(k, channel, member, token, err, first, n)
+-- Mark member done, keep its snapshot (JSON, '' for none) and store the n record lines at
+-- ARGV[first...], only if token still owns its lease; 1 if done, else 0.
+local function ack(k, channel, member, token, err, snapshot, first, n)
   if redis.call('HGET', k.owners, member) ~= token then return 0 end
   redis.call('ZREM', k.leases, member)
   redis.call('HDEL', k.owners, member)
   redis.call('HINCRBY', k.meta, 'done', 1)
+  if snapshot ~= '' then redis.call('HSET', k.snapshots, member, snapshot) end
   if n > 0 then redis.call('RPUSH', k.records, unpack(ARGV, first, first + n - 1)) end
   redis.call('HINCRBY', k.hosts_done, host(member), 1)
   if err ~= '' then redis.call('HINCRBY', k.errors, err, 1) end
@@ -102,9 +103,10 @@ return add(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 2, (#ARGV - 1) / 2)
 """
 
 LEASE: Final = """
--- KEYS: pending leases owners meta hosts_pending
+-- KEYS: pending leases owners meta hosts_pending snapshots
 -- ARGV: now, lease_seconds, limit, token, max_pages (-1: none)
--- Expired leases go back to the front of pending first; returns the members leased.
+-- Expired leases go back to the front of pending first; returns {the members leased,
+-- their snapshots (false where none)}.
 local now = clock(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for i = #expired, 1, -1 do
@@ -120,9 +122,9 @@ if max_pages >= 0 then
   local done = tonumber(redis.call('HGET', KEYS[4], 'done') or '0')
   limit = math.min(limit, max_pages - done - redis.call('ZCARD', KEYS[2]))
 end
-if limit <= 0 then return {} end
+if limit <= 0 then return {{}, {}} end
 local batch = redis.call('LPOP', KEYS[1], limit)
-if not batch then return {} end
+if not batch then return {{}, {}} end
 local deadline = now + tonumber(ARGV[2])
 local scored, owned = {}, {}
 for _, m in ipairs(batch) do
@@ -134,7 +136,7 @@ for _, m in ipairs(batch) do
 end
 redis.call('ZADD', KEYS[2], unpack(scored))
 redis.call('HSET', KEYS[3], unpack(owned))
-return batch
+return {batch, redis.call('HMGET', KEYS[6], unpack(batch))}
 """
 
 RENEW: Final = """
@@ -156,27 +158,29 @@ return #scored / 2
 """
 
 ACK: Final = """
--- KEYS: leases owners meta records hosts_done errors
--- ARGV: channel, member, token, error ('' for none), record lines...
+-- KEYS: leases owners meta records hosts_done errors snapshots
+-- ARGV: channel, member, token, error ('' for none), snapshot ('' for none), record lines...
 -- Done and its records stored in one step, only if the token still owns the lease.
 local k = {leases = KEYS[1], owners = KEYS[2], meta = KEYS[3], records = KEYS[4],
-           hosts_done = KEYS[5], errors = KEYS[6]}
-return ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], 5, #ARGV - 4)
+           hosts_done = KEYS[5], errors = KEYS[6], snapshots = KEYS[7]}
+return ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], 6, #ARGV - 5)
 """
 
 COMPLETE: Final = """
 -- The end of a page in one round trip: add its links, ack it with its records, free its
 -- politeness slot.
 -- KEYS: seen pending hosts leases owners meta records hosts_done errors slots polite wanted
+--       snapshots
 -- ARGV: channel, member, token, error, n_links, n_records, slot ('' for none), origin,
---       status, max_delay, min_backoff, then n_links (fingerprint, member) pairs, then
---       n_records record lines.
+--       status, max_delay, min_backoff, snapshot ('' for none), then n_links (fingerprint,
+--       member) pairs, then n_records record lines.
 -- Returns {acked (0 or 1), positions of the links admitted...}.
 local n_links, n_records = tonumber(ARGV[5]), tonumber(ARGV[6])
-local admitted = add(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 12, n_links)
+local admitted = add(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 13, n_links)
 local k = {leases = KEYS[4], owners = KEYS[5], meta = KEYS[6], records = KEYS[7],
-           hosts_done = KEYS[8], errors = KEYS[9]}
-local acked = ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], 12 + 2 * n_links, n_records)
+           hosts_done = KEYS[8], errors = KEYS[9], snapshots = KEYS[13]}
+local acked = ack(k, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[12], 13 + 2 * n_links,
+                  n_records)
 if ARGV[7] ~= '' then
   slot_release(KEYS[10], KEYS[11], KEYS[12], ARGV[1], ARGV[7], ARGV[8], ARGV[9],
                tonumber(ARGV[10]), tonumber(ARGV[11]))
@@ -347,6 +351,33 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then return
 return 0
 """
 
+BEGIN_GENERATION: Final = """
+-- KEYS: meta snapshots pending hosts_pending hosts_done errors records   ARGV: channel
+-- If the crawl's generation completed, start the next: every member kept with a snapshot
+-- is pending again (the done count, the per-host and error counts and the stored records
+-- start anew); returns how many, or -1 when the current generation goes on. Atomic: of
+-- many workers started with --recrawl, one starts the generation, the others join it.
+if redis.call('HGET', KEYS[1], 'finished') ~= '1' then return -1 end
+local cursor, n = '0', 0
+repeat
+  local page = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 1000)
+  cursor = page[1]
+  local members, hosts = {}, {}
+  for i = 1, #page[2], 2 do
+    local m = page[2][i]
+    members[#members + 1] = m
+    hosts[host(m)] = (hosts[host(m)] or 0) + 1
+  end
+  if #members > 0 then redis.call('RPUSH', KEYS[3], unpack(members)) end
+  for h, c in pairs(hosts) do redis.call('HINCRBY', KEYS[4], h, c) end
+  n = n + #members
+until cursor == '0'
+redis.call('DEL', KEYS[5], KEYS[6], KEYS[7])
+redis.call('HSET', KEYS[1], 'done', '0', 'finished', '0')
+redis.call('PUBLISH', ARGV[1], 'add')
+return n
+"""
+
 NOW: Final = """
 return tostring(clock(ARGV[1]))
 """
@@ -367,6 +398,7 @@ SCRIPTS: Final = {
     "slot_pause": SLOT_PAUSE,
     "slot_renew": SLOT_RENEW,
     "now": NOW,
+    "begin_generation": BEGIN_GENERATION,
     "claim": CLAIM,
 }
 """Script name → body without the prelude; ``script()`` returns the runnable text."""

@@ -9,7 +9,7 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``leases``      ZSET     leased member → deadline (server seconds)
 ``owners``      HASH     leased member → worker token (an ack of a lost lease fails)
 ``records``     LIST     the output records (JSON lines), pushed by the ack itself
-``meta``        HASH     ``identity``, ``seeded``, ``done``
+``meta``        HASH     ``identity``, ``seeded``, ``done``, ``finished`` (the generation)
 ``workers``     ZSET     worker token → heartbeat deadline
 ``seeders``     ZSET     token of a worker still seeding → heartbeat deadline
 ``hosts``       HASH     host[:port] → pending count
@@ -18,6 +18,7 @@ one crawl lives on one shard, so its Lua scripts may touch all of its keys):
 ``scope``       SET      the seeds' hosts, so a worker without seeds has the same scope
 ``polite``      HASH     ``origin|next`` start time, ``origin|delay``, ``origin|backoff``
 ``claims``      HASH     redirect target fingerprint → the claiming request's fingerprint
+``snapshots``   HASH     done member → what the next generation compares with (``Snapshot``)
 ``slots:ORIGIN``  ZSET   a request in flight to the origin → deadline (politeness)
 ``wanted:ORIGIN`` STRING  exists (with a TTL) while a worker waits for a slot there
 ==============  =======  ==========================================================
@@ -33,10 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from crawler.errors import StateMismatchError
+from crawler.models import Snapshot
 from crawler.shared.client import (
     CHUNK,
     DEFAULT_NAMESPACE,
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
 
-    from crawler.models import Request, Snapshot
+    from crawler.models import Request
     from crawler.shared.client import RedisKeys
     from crawler.shared.gate import SlotRelease
 
@@ -216,9 +218,10 @@ class RedisState(StateLifecycle):
             self.worker_id,
             self._max_pages,
         ]
-        members = await self.connection.run_script("lease", [*keys, self.keys.hosts], args)
+        keys += [self.keys.hosts, self.keys.snapshots]
+        members, snapshots = await self.connection.run_script("lease", keys, args)
         self._held.update(as_bytes(m) for m in members)
-        return [decode_request(m) for m in members]
+        return [_with_snapshot(m, s) for m, s in zip(members, snapshots, strict=True)]
 
     async def renew(self, requests: Sequence[Request], *, lease_seconds: float) -> None:
         """Push the deadlines of the leases this worker still owns ``lease_seconds`` ahead."""
@@ -241,15 +244,16 @@ class RedisState(StateLifecycle):
             request: A request this worker leased.
             records: Output lines stored with the ack, for ``crawl export``.
             error: The record's error class, counted per class.
-            snapshot: Not kept: a shared crawl has one generation (``begin_generation``).
+            snapshot: What to keep of it for the next generation (``begin_generation``).
 
         Returns:
             ``False`` (nothing stored) if the lease was lost or the request was done already.
         """
         keys = [self.keys.leases, self.keys.owners, self.keys.meta, self.keys.records]
-        keys += [self.keys.hosts_done, self.keys.errors]
-        args = [self.keys.channel, encode_request(request), self.worker_id, error or "", *records]
-        acked = bool(await self.connection.run_script("ack", keys, args))
+        keys += [self.keys.hosts_done, self.keys.errors, self.keys.snapshots]
+        kept = snapshot.to_json() if snapshot is not None else ""
+        args = [self.keys.channel, encode_request(request), self.worker_id, error or "", kept]
+        acked = bool(await self.connection.run_script("ack", keys, [*args, *records]))
         self._held.discard(encode_request(request))
         return acked
 
@@ -261,6 +265,7 @@ class RedisState(StateLifecycle):
         records: Sequence[bytes] = (),
         error: str | None = None,
         slot: SlotRelease | None = None,
+        snapshot: Snapshot | None = None,
     ) -> tuple[bool, list[Request]]:
         """Finish a page in one round trip: add its links, ack it with its records, free its slot.
 
@@ -270,15 +275,19 @@ class RedisState(StateLifecycle):
             records: Its output lines, stored with the ack (as ``ack``).
             error: Its error class, counted per class.
             slot: Its politeness slot, freed whatever the ack's outcome.
+            snapshot: What to keep of it for the next generation (as ``ack``).
 
         Returns:
             Whether it was acked (``False``: the lease was lost), and the links admitted.
         """
         if len(found) > CHUNK:
             admitted = await self.add(found)
-            acked, _ = await self.complete(request, records=records, error=error, slot=slot)
+            acked, _ = await self.complete(
+                request, records=records, error=error, slot=slot, snapshot=snapshot
+            )
             return acked, admitted
         keys, args = self._complete_arguments(request, found, records, error, slot)
+        args[11] = snapshot.to_json() if snapshot is not None else ""
         acked, *positions = await self.connection.run_script("complete", keys, args)
         self._held.discard(encode_request(request))
         return bool(acked), [found[int(n) - 1] for n in positions]
@@ -295,9 +304,11 @@ class RedisState(StateLifecycle):
         origin = slot.origin if slot else ""
         keys = [k.seen, k.pending, k.hosts, k.leases, k.owners, k.meta, k.records]
         keys += [k.hosts_done, k.errors, k.slots(origin), k.polite, k.wanted(origin)]
+        keys += [k.snapshots]
         args: list[object] = [k.channel, encode_request(request), self.worker_id, error or ""]
         args += [len(found), len(records), slot.member if slot else "", origin]
         args += [_status(slot), slot.max_delay if slot else 0, slot.min_backoff if slot else 0]
+        args += [""]  # the snapshot, set by ``complete``
         for link in found:
             args += (fingerprint_bytes(link.key), encode_request(link))
         return keys, [*args, *records]
@@ -328,11 +339,15 @@ class RedisState(StateLifecycle):
         return await self._release(orphans)
 
     async def begin_generation(self) -> bool:
-        """A shared crawl has one generation (``CrawlConfig`` refuses ``recrawl`` with Redis)."""
-        return False
+        """Start the next generation if the last completed (one script: of many workers
+        started with ``--recrawl``, the first starts it and the others join it)."""
+        k = self.keys
+        keys = [k.meta, k.snapshots, k.pending, k.hosts, k.hosts_done, k.errors, k.records]
+        return int(await self.connection.run_script("begin_generation", keys, [k.channel])) >= 0
 
     async def finish_generation(self) -> None:
-        """Nothing to mark: a shared crawl has one generation."""
+        """Mark the current generation complete (any worker that saw it complete)."""
+        await self.connection.call(lambda c: c.hset(self.keys.meta, "finished", "1"))
 
     async def leased(self) -> list[Request]:
         """Return the requests leased by this worker id (on a restart: its old leases)."""
@@ -340,7 +355,10 @@ class RedisState(StateLifecycle):
         token = self.worker_id.encode()
         mine = [as_bytes(m) for m, owner in owners.items() if owner == token]
         self._held.update(mine)
-        return [decode_request(m) for m in mine]
+        if not mine:
+            return []
+        kept = await self.connection.call(lambda c: c.hmget(self.keys.snapshots, mine))
+        return [_with_snapshot(m, s) for m, s in zip(mine, kept, strict=True)]
 
     async def counts(self) -> StateCounts:
         """Return the crawl's counts, across all workers."""
@@ -413,3 +431,11 @@ class RedisState(StateLifecycle):
 
 def _status(slot: SlotRelease | None) -> int | str:
     return "" if slot is None or slot.status is None else slot.status
+
+
+def _with_snapshot(member: bytes, snapshot: bytes | str | None) -> Request:
+    """Return the request of a pending member with its kept snapshot, if any."""
+    request = decode_request(member)
+    if not snapshot:
+        return request
+    return replace(request, previous=Snapshot.from_json(as_text(snapshot)))
