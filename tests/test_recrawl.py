@@ -312,3 +312,39 @@ async def test_trust_lastmod_skips_what_the_sitemap_says_is_unchanged(site_serve
     assert found["/old"] == {"url": site.url("/old"), "status": 304 if trust else 200,
                              "title": "/old", "change": "unchanged"}  # fmt: skip
     assert found["/new"]["change"] == "unchanged"  # fetched: its body is the same
+
+
+async def test_a_static_file_server_answers_an_unchanged_recrawl_with_304s(tmp_path):
+    """aiohttp's static route sends ETag and Last-Modified and honours both, as nginx does."""
+    root = tmp_path / "site"
+    root.mkdir()
+    names = [f"p{i}.html" for i in range(5)]
+    for name in names:
+        links = "".join(f'<a href="{other}">{other}</a>' for other in names)
+        (root / name).write_text(f"<html><title>{name}</title>{links}</html>")
+    seen: Counter[int] = Counter()
+
+    async def count(_: web.Request, response: web.StreamResponse) -> None:
+        seen[response.status] += 1  # as sent: a file's status is set when it is prepared
+
+    app = web.Application()
+    app.on_response_prepare.append(count)
+    app.router.add_static("/", root)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        state, out = str(tmp_path / "crawl.db"), tmp_path / "again.jsonl"
+        await crawl(f"{base}/p0.html", state=state, obey_robots=False)
+        seen.clear()
+        await crawl(f"{base}/p0.html", state=state, obey_robots=False, recrawl=True,
+                    output=str(out), fields=["url", "status", "change", "title"])  # fmt: skip
+    finally:
+        await runner.cleanup()
+    found = records(out)
+    assert seen == Counter({304: 5})
+    assert sorted(found) == sorted(f"{base}/{name}" for name in names)
+    assert {(r["status"], r["change"]) for r in found.values()} == {(304, "unchanged")}
+    assert found[f"{base}/p3.html"]["title"] == "p3.html"
