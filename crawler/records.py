@@ -8,7 +8,7 @@ from crawler.models import RECORD_FIELDS, Page
 from crawler.recrawl import NOT_MODIFIED, body_digest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from crawler.models import FetchResult, ParsedHtml, Record, Request, SkipReason
 
@@ -66,18 +66,32 @@ def make_record(
         return record
     record["outlinks"] = list(outlinks)
     record["callback_error"] = page.callback_error
-    record["text"] = page.visible_text
-    record["markdown"] = page.markdown
     record["saved_path"] = page.saved_path
     record["change"] = page.change
     record["canonical"] = page.canonical
     record["duplicate_of"] = page.duplicate_of
-    if "simhash" in fields:
-        value = page.simhash
-        record["simhash"] = f"{value:016x}" if value is not None else None
-    ok = result.error is None and result.status is not None and 200 <= result.status < 300
-    record["digest"] = body_digest(result.body) if ok else _kept_digest(page)
+    for name in _MADE_ON_REQUEST.keys() & set(fields):  # the costly ones: only when asked
+        record[name] = _MADE_ON_REQUEST[name](result, page)
     return {name: record[name] for name in fields}
+
+
+def _simhash(result: FetchResult, page: Page) -> str | None:
+    value = page.simhash
+    return f"{value:016x}" if value is not None else None
+
+
+def _digest(result: FetchResult, page: Page) -> str | None:
+    ok = result.error is None and result.status is not None and 200 <= result.status < 300
+    return body_digest(result.body) if ok else _kept_digest(page)
+
+
+_MADE_ON_REQUEST: dict[str, Callable[[FetchResult, Page], object]] = {
+    "text": lambda _, page: page.visible_text,
+    "markdown": lambda _, page: page.markdown,
+    "simhash": _simhash,
+    "digest": _digest,
+}
+"""Record fields made only when a record asks for them: a walk, a conversion, a hash."""
 
 
 def _kept_digest(page: Page) -> str | None:

@@ -210,6 +210,8 @@ def test_seed_names_its_options_too(flag, capsys):
 def test_an_archive_without_its_extra_is_refused_in_one_line(
     modules, argv, message, capsys, monkeypatch, tmp_path
 ):
+    if modules == ["cdxj_indexer.main"]:  # warcio is checked first: without it, its message
+        pytest.importorskip("warcio", reason="the warc extra is not installed")
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.chdir(tmp_path)

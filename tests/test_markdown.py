@@ -87,3 +87,12 @@ async def test_page_markdown_is_made_on_first_use_in_the_api(serve, converter) -
     host = site.base.removeprefix("http://")
     assert seen == {site.url("/docs/guide"): EXPECTED.format(host=host),
                     site.url("/docs/next"): None}  # fmt: skip
+
+
+async def test_a_record_not_asking_for_markdown_converts_nothing(serve, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "html_to_markdown", None)  # any conversion would raise
+    site = await doc_site(serve)
+    out = tmp_path / "out.jsonl"
+    await crawl([site.url("/docs/guide")], output=str(out), fields=["url", "title", "text"])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["title"] for r in records if r["url"] == site.url("/docs/guide")] == ["Doc"]
