@@ -85,27 +85,6 @@ class ValidatingSite:
         return web.Response(text=body, content_type="text/html", headers=headers)
 
 
-@pytest.fixture
-async def site_server():
-    runners = []
-
-    async def start(site: ValidatingSite) -> ValidatingSite:
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", site.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        site.base = f"http://127.0.0.1:{port}"
-        return site
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def where(request, tmp_path) -> dict[str, str]:
     """The state a test's crawls share: a SQLite file, or a crawl in Redis of its own."""
@@ -137,8 +116,8 @@ def first_site() -> ValidatingSite:
     })  # fmt: skip
 
 
-async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path, where):
-    site = await site_server(first_site())
+async def test_a_recrawl_says_what_changed_of_each_url(serve, tmp_path, where):
+    site = await serve(first_site())
     first = await crawl(site.url("/"), **where, output=str(tmp_path / "1.jsonl"),
                         extract={"heading": "css:title"})  # fmt: skip
     assert first.stop_reason == "complete"
@@ -171,8 +150,8 @@ async def test_a_recrawl_says_what_changed_of_each_url(site_server, tmp_path, wh
     assert site.hits["/robots.txt"] == 1 and sum(site.hits.values()) == 9
 
 
-async def test_an_unchanged_site_recrawled_sends_no_body(site_server, tmp_path, where):
-    site = await site_server(first_site())
+async def test_an_unchanged_site_recrawled_sends_no_body(serve, tmp_path, where):
+    site = await serve(first_site())
     await crawl(site.url("/"), **where)
     site.pages.pop("/plain")  # every page left has a validator
     site.pages["/"].links.remove("/plain")
@@ -191,8 +170,8 @@ async def test_an_unchanged_site_recrawled_sends_no_body(site_server, tmp_path, 
     assert sum(site.not_modified.values()) == 6
 
 
-async def test_a_recrawl_of_an_unfinished_generation_resumes_it(site_server, tmp_path):
-    site = await site_server(first_site())
+async def test_a_recrawl_of_an_unfinished_generation_resumes_it(serve, tmp_path):
+    site = await serve(first_site())
     state = str(tmp_path / "crawl.db")
     await crawl(site.url("/"), state=state, max_pages=3, output=str(tmp_path / "1.jsonl"))
     stats = await crawl(site.url("/"), state=state, recrawl=True, output=str(tmp_path / "1.jsonl"))
@@ -215,11 +194,11 @@ async def _run(site: ValidatingSite, state: Path, out: Path, *extra: str):
     )  # fmt: skip
 
 
-async def test_a_killed_recrawl_completes_its_generation_with_each_url_once(site_server, tmp_path):
+async def test_a_killed_recrawl_completes_its_generation_with_each_url_once(serve, tmp_path):
     count = 300
     pages = {f"/p{i}": Page([f"/p{(i + k) % count}" for k in (1, 2, 3)], etag=f'"p{i}"')
              for i in range(count)}  # fmt: skip
-    site = await site_server(ValidatingSite(pages))
+    site = await serve(ValidatingSite(pages))
     state, first, second = tmp_path / "crawl.db", tmp_path / "1.jsonl", tmp_path / "2.jsonl"
     proc = await _run(site, state, first)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -244,10 +223,10 @@ async def test_a_killed_recrawl_completes_its_generation_with_each_url_once(site
     assert first.read_bytes() == before  # the previous generation's output is left alone
 
 
-async def test_the_digest_field_is_the_sha1_of_the_body_kept_across_a_304(site_server, tmp_path):
+async def test_the_digest_field_is_the_sha1_of_the_body_kept_across_a_304(serve, tmp_path):
     import hashlib
 
-    site = await site_server(ValidatingSite({"/": Page([], etag='"v"')}))
+    site = await serve(ValidatingSite({"/": Page([], etag='"v"')}))
     state, fields = str(tmp_path / "crawl.db"), ["url", "status", "digest"]
     await crawl(site.url("/"), state=state, output=str(tmp_path / "1.jsonl"), fields=fields)
     await crawl(site.url("/"), state=state, recrawl=True, output=str(tmp_path / "2.jsonl"),
@@ -262,11 +241,11 @@ async def test_the_digest_field_is_the_sha1_of_the_body_kept_across_a_304(site_s
     ]
 
 
-async def test_a_304_is_archived_as_a_revisit_of_the_page_fetched_before(site_server, tmp_path):
+async def test_a_304_is_archived_as_a_revisit_of_the_page_fetched_before(serve, tmp_path):
     pytest.importorskip("warcio", reason="the warc extra is not installed")
     from warcio.archiveiterator import ArchiveIterator
 
-    site = await site_server(ValidatingSite({"/": Page(["/same"], etag='"r"'),
+    site = await serve(ValidatingSite({"/": Page(["/same"], etag='"r"'),
                                              "/same": Page([], etag='"s"')}))  # fmt: skip
     state = str(tmp_path / "crawl.db")
     await crawl(site.url("/"), state=state, output=str(tmp_path / "1.jsonl"))
@@ -296,8 +275,8 @@ def sitemap(entries: dict[str, str], base: str) -> str:
 
 
 @pytest.mark.parametrize("trust", [True, False], ids=["trusted", "not-trusted"])
-async def test_trust_lastmod_skips_what_the_sitemap_says_is_unchanged(site_server, tmp_path, trust):
-    site = await site_server(ValidatingSite({"/old": Page([]), "/new": Page([])}))
+async def test_trust_lastmod_skips_what_the_sitemap_says_is_unchanged(serve, tmp_path, trust):
+    site = await serve(ValidatingSite({"/old": Page([]), "/new": Page([])}))
     site.files["/sitemap.xml"] = sitemap({"/old": "2020-01-01", "/new": "2100-01-01T00:00:00Z"},
                                          site.base)  # fmt: skip
     state, fields = str(tmp_path / "crawl.db"), ["url", "status", "title", "change"]
