@@ -359,17 +359,17 @@ class Fetcher:
             if decoder is not None:
                 decoded.append(decoder.flush())
         except DecodingError as exc:
-            return _Body(b"".join(raw), b"", error="invalid_content", detail=str(exc))
+            return _Body(self._kept(raw), b"", error="invalid_content", detail=str(exc))
         except _TRANSPORT_ERRORS as exc:
             return _Body.cut(self._kept(raw), *self._classify(exc))
         whole = b"".join(decoded)
         if len(whole) > limit:
             return _Body.cut(self._kept(raw), "too_large", f"body over {limit} bytes")
-        return _Body(b"".join(raw) if decoder is not None else whole, whole)
+        return _Body(self._kept(raw) if decoder is not None else whole, whole)
 
     def _kept(self, raw: list[bytes]) -> bytes:
-        """Return what came of a body cut short, for the archive; nothing without one (a
-        copy of up to ``max_bytes`` a request is memory a crawl need not hold)."""
+        """Return the body as transferred (compressed, or cut short), for the archive;
+        nothing without one: a second copy of every body is work a crawl need not do."""
         return b"".join(raw) if self._config.warc is not None else b""
 
     def _classify(self, exc: BaseException) -> tuple[ErrorKind, str]:

@@ -165,7 +165,8 @@ class Exchange:
         status: The response status.
         reason: The status line's reason phrase.
         response_headers: The response headers as received, raw ``(name, value)`` pairs.
-        body: The body as transferred: ``Content-Encoding`` kept, chunking undone.
+        body: The body as transferred: ``Content-Encoding`` kept, chunking undone (a
+            compressed or cut body is kept only for an archive: ``warc``; else empty).
         truncated: The body was cut: over ``max_bytes``, or the connection broke.
         ip: The address connected to (a proxy's, through one), when known.
         date: When the request was sent (UTC).

@@ -528,7 +528,7 @@ async def test_declared_length_over_cap_is_refused_unread(server: TestServer) ->
 
 @pytest.mark.parametrize("path", ["/exact", "/gzip-exact", "/br"])
 async def test_the_exchange_keeps_the_body_as_transferred(server: TestServer, path: str) -> None:
-    result, _ = await run_fetch(url_of(server, path))
+    result, _ = await run_fetch(url_of(server, path), warc="a.warc.gz")
     (exchange,) = result.exchanges
     coding = dict(exchange.response_headers).get(b"Content-Encoding", b"").decode() or None
     sent = {
