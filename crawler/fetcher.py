@@ -34,9 +34,9 @@ from yarl import URL
 
 from crawler.access import Access, OpenScope
 from crawler.content_coding import DecodingError, decoder_for
-from crawler.models import Exchange, FetchResult
+from crawler.models import NOT_MODIFIED, Exchange, FetchResult
 from crawler.netguard import BLOCKED_MARK
-from crawler.recrawl import NOT_MODIFIED, conditional_headers
+from crawler.recrawl import conditional_headers
 from crawler.urls import HTTP_SCHEMES
 
 if TYPE_CHECKING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,6 +98,9 @@ class Request:
     previous: Snapshot | None = field(default=None, compare=False)
     """What the previous generation kept of this URL (``--recrawl``), ``None`` if new."""
 
+
+NOT_MODIFIED = 304
+SUCCESS_STATUSES = range(200, 300)
 
 Change = Literal["new", "changed", "unchanged", "gone"]
 """What a recrawl found of a URL against the previous generation (the ``change`` field)."""
@@ -290,6 +294,7 @@ class Page:
     duplicate_of: str | None = None
     """``canonical`` when ``follow_canonical`` found it crawled already."""
     _simhash: int | None = field(default=None, repr=False)
+    _digest: str | None = field(default=None, repr=False)
     _visible_text: str | None = field(default=None, repr=False)
     _markdown: str | None = field(default=None, repr=False)
     _derive_text: Callable[[], str | None] | None = field(default=None, repr=False)
@@ -304,6 +309,17 @@ class Page:
         if self._derive_text is not None:
             self._visible_text, self._derive_text = self._derive_text(), None
         return self._visible_text
+
+    @property
+    def digest(self) -> str | None:
+        """The SHA-1 (hex) of the body of a 2xx answer (a 304's: the one kept by the
+        previous generation), made once on first use; ``None`` for other answers."""
+        if self._digest is None:
+            if self.status == NOT_MODIFIED and self.previous is not None:
+                self._digest = self.previous.digest
+            elif self.error in (None, "callback") and self.status in SUCCESS_STATUSES:
+                self._digest = hashlib.sha1(self.body).hexdigest()  # identity, not security
+        return self._digest
 
     @property
     def simhash(self) -> int | None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.models import RECORD_FIELDS, Page
-from crawler.recrawl import NOT_MODIFIED, body_digest
+from crawler.models import NOT_MODIFIED, RECORD_FIELDS, Page
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -80,23 +79,13 @@ def _simhash(result: FetchResult, page: Page) -> str | None:
     return f"{value:016x}" if value is not None else None
 
 
-def _digest(result: FetchResult, page: Page) -> str | None:
-    ok = result.error is None and result.status is not None and 200 <= result.status < 300
-    return body_digest(result.body) if ok else _kept_digest(page)
-
-
 _MADE_ON_REQUEST: dict[str, Callable[[FetchResult, Page], object]] = {
     "text": lambda _, page: page.visible_text,
     "markdown": lambda _, page: page.markdown,
     "simhash": _simhash,
-    "digest": _digest,
+    "digest": lambda _, page: page.digest,
 }
 """Record fields made only when a record asks for them: a walk, a conversion, a hash."""
-
-
-def _kept_digest(page: Page) -> str | None:
-    unchanged = page.status == NOT_MODIFIED and page.previous is not None
-    return page.previous.digest if unchanged and page.previous is not None else None
 
 
 def _full_record(result: FetchResult, page: Page) -> Record:

@@ -20,23 +20,15 @@ output of a recrawl is a whole snapshot of the site.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from crawler.models import Snapshot
+from crawler.models import NOT_MODIFIED, Snapshot
 
 if TYPE_CHECKING:
     from crawler.models import Change, FetchResult, Page
 
-__all__ = ["NOT_MODIFIED", "body_digest", "change_of", "conditional_headers", "snapshot_of"]
-
-NOT_MODIFIED = 304
-
-
-def body_digest(body: bytes) -> str:
-    """Return the SHA-1 (hex) of a decoded body: the ``digest`` field and the snapshot's."""
-    return hashlib.sha1(body).hexdigest()  # identity, not security
+__all__ = ["change_of", "conditional_headers", "snapshot_of"]
 
 
 def conditional_headers(previous: Snapshot | None) -> dict[str, str]:
@@ -67,7 +59,7 @@ def snapshot_of(result: FetchResult, page: Page, previous: Snapshot | None) -> S
         status=result.status,
         etag=etag if kept else None,
         last_modified=modified if kept else None,
-        digest=body_digest(result.body) if kept else None,
+        digest=page.digest if kept else None,
         title=page.title,
         links=len(page.links),
         content_type=page.content_type,
@@ -89,4 +81,4 @@ def change_of(result: FetchResult, page: Page, previous: Snapshot | None) -> Cha
         return "gone" if previous.ok else "unchanged"
     if not previous.ok:
         return "changed"
-    return "unchanged" if body_digest(result.body) == previous.digest else "changed"
+    return "unchanged" if page.digest == previous.digest else "changed"

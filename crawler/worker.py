@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler.host_policy import PAUSE_STATUSES
-from crawler.models import RECORD_FIELDS, FetchResult
+from crawler.models import NOT_MODIFIED, RECORD_FIELDS, FetchResult
 from crawler.records import elapsed_ms, make_record, make_skip_record
-from crawler.recrawl import NOT_MODIFIED, change_of, snapshot_of
+from crawler.recrawl import change_of, snapshot_of
 from crawler.robots import x_robots_nofollow
 from crawler.urls import canonicalize, origin_of
 
