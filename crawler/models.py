@@ -230,6 +230,11 @@ class FetchResult:
     stopped_redirect: str | None = None
     exchanges: tuple[Exchange, ...] = ()
 
+    @property
+    def fetched_at_text(self) -> str:
+        """``fetched_at`` as records and snapshots write it: ISO 8601 with ``Z``."""
+        return self.fetched_at.isoformat().replace("+00:00", "Z")
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedHtml:

@@ -101,7 +101,7 @@ def _full_record(result: FetchResult, page: Page) -> Record:
         "bytes": len(result.body),
         **(_unchanged_counts(page) if page.status == NOT_MODIFIED else {}),
         "elapsed_ms": elapsed_ms(result),
-        "fetched_at": result.fetched_at.isoformat().replace("+00:00", "Z"),
+        "fetched_at": result.fetched_at_text,
         "error": page.error,
         "error_detail": page.error_detail,
         **page.fields,

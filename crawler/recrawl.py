@@ -45,7 +45,7 @@ def conditional_headers(previous: Snapshot | None) -> dict[str, str]:
 
 def snapshot_of(result: FetchResult, page: Page, previous: Snapshot | None) -> Snapshot:
     """Return what to keep of a URL fetched as ``result`` (a 304 keeps ``previous``'s body)."""
-    fetched_at = result.fetched_at.isoformat().replace("+00:00", "Z")
+    fetched_at = result.fetched_at_text
     etag, modified = result.headers.get("ETag"), result.headers.get("Last-Modified")
     if result.status == NOT_MODIFIED and previous is not None:
         return replace(

@@ -176,7 +176,7 @@ class WarcRecords:
         """A 304 to a recrawl's conditional request: a revisit of the page fetched before."""
         headers["WARC-Profile"] = NOT_MODIFIED_PROFILE
         headers["WARC-Refers-To-Target-URI"] = exchange.url
-        headers["WARC-Refers-To-Date"] = _as_warc_date(exchange.not_modified_since or "")
+        headers["WARC-Refers-To-Date"] = exchange.not_modified_since or ""  # ISO 8601, ``Z``
         return self._writer.create_warc_record(
             exchange.url, "revisit", http_headers=http, warc_headers_dict=headers
         )
@@ -195,11 +195,6 @@ class WarcRecords:
         self._writer.write_record(record)
         member = self._compressor()
         return bytes(member.compress(self._out.getbuffer()) + member.flush())
-
-
-def _as_warc_date(iso: str) -> str:
-    """Return an ISO 8601 UTC time (``...+00:00`` or ``...Z``) as a ``WARC-Date``."""
-    return iso.replace("+00:00", "Z") if iso.endswith("+00:00") else iso
 
 
 def _target(url: str) -> str:
